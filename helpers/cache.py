@@ -1,0 +1,188 @@
+"""A content-addressed cache for trained models and other expensive artifacts.
+
+An artifact is stored under ``<cache_dir>/<kind>/<name>-<key>.<suffix>`` where ``key`` hashes
+everything that determines it: the caller's parts (architecture, data subset, hyperparameters, seed)
+plus the versions of the libraries that produced it. Changing any of them trains anew; rerunning a
+notebook with unchanged parameters reuses the model.
+
+Writes are atomic: the artifact is written to a temporary file in the same folder and renamed into
+place, and only then is a sidecar ``.json`` written (also atomically) holding the artifact's SHA-256.
+An artifact without a sidecar, or whose bytes do not match it, or that fails to load, is treated as
+corrupt: it is deleted and rebuilt, with a warning.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import platform
+import sys
+import uuid
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from .paths import cache_dir
+
+FRAMEWORK_MODULES = {
+    "torch": ("torch", "torchvision"),
+    "tensorflow": ("tensorflow", "keras"),
+    "sklearn": ("sklearn",),
+    "lightgbm": ("lightgbm",),
+}
+
+
+def library_versions(frameworks: tuple[str, ...] = ("torch",)) -> dict[str, str]:
+    """Versions of Python, NumPy, ART and the named frameworks (their modules are imported)."""
+    import importlib
+
+    modules = ["numpy", "art"] + [m for fw in frameworks for m in FRAMEWORK_MODULES.get(fw, (fw,))]
+    versions = {"python": platform.python_version()}
+    for module in modules:
+        try:
+            versions[module] = importlib.import_module(module).__version__
+        except ImportError:
+            versions[module] = "absent"
+    return versions
+
+
+def cache_key(parts: dict[str, Any], frameworks: tuple[str, ...] = ("torch",)) -> str:
+    """A 16-hex-digit hash of ``parts`` and the library versions; stable across runs and machines."""
+    payload = json.dumps({"parts": parts, "versions": library_versions(frameworks)}, sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def atomic_path(final: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``final`` (same suffixes); rename it into place on success.
+
+    On an exception the temporary file is removed and ``final`` is left as it was.
+    """
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    temporary = final.with_name(f".tmp-{uuid.uuid4().hex[:8]}-{final.name}")
+    try:
+        yield temporary
+        if not temporary.exists():
+            raise RuntimeError(f"nothing was written to {temporary}")
+        with open(temporary, "rb") as handle:  # flush to disk before the rename makes it visible
+            os.fsync(handle.fileno())
+        os.replace(temporary, final)
+    finally:
+        if temporary.exists():
+            temporary.unlink()
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    with atomic_path(Path(path)) as temporary:
+        temporary.write_text(text)
+
+
+@dataclass
+class CacheEntry:
+    """A cached artifact: its file, the metadata stored with it, and whether it came from the cache."""
+
+    path: Path
+    meta: dict = field(default_factory=dict)
+    from_cache: bool = False
+
+
+def _sidecar(path: Path) -> Path:
+    return path.with_name(path.name + ".json")
+
+
+def _valid(path: Path) -> dict | None:
+    """The sidecar metadata if ``path`` is complete and matches it, else None."""
+    sidecar = _sidecar(path)
+    if not path.exists() or not sidecar.exists():
+        return None
+    try:
+        meta = json.loads(sidecar.read_text())
+    except (OSError, ValueError):
+        return None
+    return meta if meta.get("sha256") == file_sha256(path) else None
+
+
+def _discard(path: Path, reason: str) -> None:
+    warnings.warn(f"cache file {path} is {reason}; rebuilding it", stacklevel=3)
+    for stale in (path, _sidecar(path)):
+        stale.unlink(missing_ok=True)
+
+
+def cached_artifact(
+    kind: str,
+    name: str,
+    parts: dict[str, Any],
+    build: Callable[[Path], dict | None],
+    *,
+    suffix: str = ".pt",
+    frameworks: tuple[str, ...] = ("torch",),
+    load: Callable[[Path], Any] | None = None,
+) -> CacheEntry:
+    """Return the cached artifact for ``parts``, building it with ``build(temporary_path)`` if needed.
+
+    ``build`` writes the artifact to the path it is given and may return JSON-serialisable metadata
+    (a training history, say), which is stored in the sidecar and returned on later cache hits.
+    ``load``, if given, is tried on a cache hit; if it raises, the file counts as corrupt.
+    """
+    key = cache_key(parts, frameworks)
+    path = cache_dir() / kind / f"{name}-{key}{suffix}"
+    meta = _valid(path)
+    if meta is not None and load is not None:
+        try:
+            load(path)
+        except Exception as error:  # any failure to load means the bytes are not usable
+            _discard(path, f"unreadable ({type(error).__name__}: {error})")
+            meta = None
+    if meta is not None:
+        return CacheEntry(path, meta.get("meta", {}), from_cache=True)
+    if path.exists() or _sidecar(path).exists():
+        _discard(path, "incomplete or does not match its checksum")
+    with atomic_path(path) as temporary:
+        built_meta = build(temporary) or {}
+    sidecar = {
+        "sha256": file_sha256(path),
+        "parts": parts,
+        "versions": library_versions(frameworks),
+        "argv": sys.argv[:1],
+        "meta": built_meta,
+    }
+    atomic_write_text(_sidecar(path), json.dumps(sidecar, indent=2, default=str))
+    return CacheEntry(path, built_meta, from_cache=False)
+
+
+def cached_torch_model(
+    name: str,
+    model,
+    train: Callable[[Any], dict | None],
+    parts: dict[str, Any],
+) -> CacheEntry:
+    """Train ``model`` with ``train(model)`` or load its cached weights; the model is updated in place.
+
+    ``parts`` must name everything that determines the weights (architecture, data, hyperparameters,
+    seed). The weights are saved as a state_dict and loaded with ``weights_only=True``.
+    ``train`` may return metadata (e.g. the training history) that later cache hits give back.
+    """
+    import torch
+
+    def build(temporary: Path) -> dict | None:
+        meta = train(model)
+        torch.save(model.state_dict(), temporary)
+        return meta
+
+    def load(path: Path) -> None:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        model.load_state_dict(state)
+
+    parts = {"architecture": type(model).__name__, **parts}
+    return cached_artifact("models", name, parts, build, suffix=".pt", load=load)

@@ -1,0 +1,19 @@
+"""Progress bars for anything that runs longer than a few seconds.
+
+One factory so that every bar behaves the same: in a notebook it redraws in place, and it refreshes
+at most once a second so that executed notebooks and HTML reports do not fill up with redraws.
+``ADVLAB_PROGRESS=0`` turns the bars off (e.g. for log files).
+"""
+from __future__ import annotations
+
+import os
+
+from tqdm.auto import tqdm
+
+
+def progress_bar(iterable=None, **options) -> tqdm:
+    options.setdefault("mininterval", 1.0)
+    options.setdefault("leave", False)
+    options.setdefault("dynamic_ncols", True)
+    options.setdefault("disable", os.environ.get("ADVLAB_PROGRESS", "1") == "0")
+    return tqdm(iterable, **options)

@@ -1,0 +1,89 @@
+"""Stage timing and the ``metrics.json`` every notebook writes last.
+
+``metrics.json`` holds the study, the preset, the parameters, the headline metrics, wall time per
+stage, the device and library versions: enough to compare runs and to rebuild ``reports/index.html``.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import json
+import time
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+from .cache import atomic_write_text, library_versions
+from .paths import report_dir
+
+
+class StageTimer:
+    """Wall time per named stage: ``with timer.stage("train"): ...``; ``timer.seconds`` maps stage -> s."""
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.seconds: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        begun = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = round(self.seconds.get(name, 0.0) + time.perf_counter() - begun, 3)
+
+    @property
+    def wall_seconds(self) -> float:
+        return round(time.perf_counter() - self.started, 3)
+
+
+def _plain(value: Any) -> Any:
+    """Make numpy / torch scalars and tuples JSON-friendly."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "item") and callable(value.item):
+        return value.item()
+    return value
+
+
+def write_metrics(
+    study: str,
+    *,
+    title: str,
+    preset: str,
+    parameters: Mapping[str, Any],
+    headline: Mapping[str, Any],
+    timer: StageTimer,
+    device: str,
+    frameworks: tuple[str, ...] = ("torch",),
+    extra: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write ``<report dir>/metrics.json`` atomically and return its path."""
+    record = {
+        "study": study,
+        "title": title,
+        "preset": preset,
+        "parameters": _plain(parameters),
+        "headline": _plain(headline),
+        "stage_seconds": dict(timer.seconds),
+        "wall_seconds": timer.wall_seconds,
+        "device": device,
+        "versions": library_versions(frameworks),
+        "finished_at": _dt.datetime.now().isoformat(timespec="seconds"),
+    }
+    if extra:
+        record["extra"] = _plain(extra)
+    path = report_dir(study) / "metrics.json"
+    atomic_write_text(path, json.dumps(record, indent=2, allow_nan=True))
+    return path
+
+
+def format_headline(headline: Mapping[str, Any]) -> str:
+    """Headline metrics as aligned lines, accuracies (fractions) shown as percentages."""
+    width = max((len(k) for k in headline), default=0)
+    lines = []
+    for key, value in headline.items():
+        shown = f"{100 * value:.1f}%" if isinstance(value, float) and 0.0 <= value <= 1.0 and "accuracy" in key else value
+        lines.append(f"{key:<{width}}  {shown}")
+    return "\n".join(lines)
