@@ -349,6 +349,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _display_path(path: Path) -> str:
+    """Relative to the working folder when inside it, else absolute."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def _fail(message: str) -> int:
     print(f"error: {message}", file=sys.stderr)
     return 2
@@ -358,7 +366,7 @@ def main(argv: Sequence[str] | None = None, *, notebooks_dir: str | Path | None 
     """Command-line entry point; returns the exit status (0 ok, 1 a study failed, 2 usage error)."""
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_intermixed_args(argv)
     except SystemExit as exc:  # --help or a malformed command line
         return int(exc.code or 0)
 
@@ -403,7 +411,7 @@ def main(argv: Sequence[str] | None = None, *, notebooks_dir: str | Path | None 
             print(f"[{i}/{len(plan)}] {study.number}_{study.id} · preset {args.preset}", flush=True)
             result = run_study(study, args.preset, parameters, kernel_name=kernel_name, reports_root=root)
             results.append(result)
-            where = os.path.relpath(result.html, Path.cwd()) if result.html else ""
+            where = _display_path(result.html) if result.html else ""
             if result.ok:
                 print(f"    ok in {format_seconds(result.wall_seconds)} -> {where}", flush=True)
             else:
