@@ -59,6 +59,6 @@ def seed_everything(seed: int, *, tensorflow: bool | None = None, deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.benchmark = False
     if tensorflow or (tensorflow is None and "tensorflow" in sys.modules):
-        import tensorflow as tf
+        from .frameworks import import_tensorflow
 
-        tf.keras.utils.set_random_seed(seed)
+        import_tensorflow().keras.utils.set_random_seed(seed)

@@ -1,7 +1,6 @@
 """One figure style for every study; figures show inline and are saved as PNG beside the report."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Mapping, Sequence
 
 import matplotlib
@@ -33,13 +32,14 @@ def use_style() -> None:
     plt.rcParams.update(STYLE)
 
 
-def save_figure(fig: plt.Figure, name: str, study: str) -> Path:
-    """Save ``fig`` as ``<report dir>/<name>.png`` and return the path; the figure stays open to show."""
+def save_figure(fig: plt.Figure, name: str, study: str) -> None:
+    """Save ``fig`` as ``<report dir>/<name>.png``; the figure stays open, so the notebook shows it.
+
+    Returns nothing, so that a notebook cell ending with this call shows the figure and no path.
+    """
     if not name or "/" in name or name.startswith("."):
         raise ValueError(f"figure name must be a plain file stem, got {name!r}")
-    path = report_dir(study) / f"{name}.png"
-    fig.savefig(path)
-    return path
+    fig.savefig(report_dir(study) / f"{name}.png")
 
 
 def plot_accuracy_vs_epsilon(

@@ -1,14 +1,15 @@
 """Progress bars for anything that runs longer than a few seconds.
 
-One factory so that every bar behaves the same: in a notebook it redraws in place, and it refreshes
-at most once a second so that executed notebooks and HTML reports do not fill up with redraws.
+One factory so that every bar behaves the same: a text bar (no ipywidgets needed) that redraws in
+place in a notebook and in a terminal, refreshed at most once a second so that executed notebooks
+and HTML reports do not fill up with redraws (callers pass ``refresh=False`` to ``set_postfix``).
 ``ADVLAB_PROGRESS=0`` turns the bars off (e.g. for log files).
 """
 from __future__ import annotations
 
 import os
 
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 
 def progress_bar(iterable=None, **options) -> tqdm:

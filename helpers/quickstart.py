@@ -155,11 +155,25 @@ def defense_summary(rows: list[dict]) -> str:
     gaps = [r["squeezed, transfer"] - r["squeezed, adaptive"] for r in attacked]
     worst = max(range(len(gaps)), key=gaps.__getitem__)
     row = attacked[worst]
-    return (
+    clean = (
         f"With feature squeezing, accuracy on clean digits is {100 * rows[0]['squeezed, transfer']:.1f}% "
-        f"(undefended {100 * rows[0]['undefended']:.1f}%). At eps={row['epsilon']:g} the squeezed model keeps "
-        f"{100 * row['squeezed, transfer']:.1f}% against the transferred PGD examples but only "
-        f"{100 * row['squeezed, adaptive']:.1f}% when PGD attacks through the squeezer "
-        f"(undefended: {100 * row['undefended']:.1f}%). The transfer number overstates the defense; the adaptive one is "
-        "what a defended deployment would face."
+        f"(undefended {100 * rows[0]['undefended']:.1f}%). "
     )
+    numbers = (
+        f"At eps={row['epsilon']:g} the squeezed model keeps {100 * row['squeezed, transfer']:.1f}% against the "
+        f"transferred PGD examples and {100 * row['squeezed, adaptive']:.1f}% when PGD attacks through the squeezer "
+        f"(undefended: {100 * row['undefended']:.1f}%). "
+    )
+    if gaps[worst] > 0.02:
+        verdict = (
+            "The transfer number overstates the defense: the adaptive attack is the one a deployed defense would face, "
+            "and it is the number to report."
+        )
+    else:
+        verdict = (
+            "Here the adaptive attack does no better than the transferred one. At a low bit depth a pixel must cross a "
+            "rounding threshold to change what the model sees, which a small budget cannot do for most MNIST pixels "
+            "(they are near 0 or 1), so against this budget the squeezer holds up (a known result for binarised MNIST). That is specific to near-binary images: "
+            "rerun with a higher squeeze_bit_depth, or on natural images, and the picture changes."
+        )
+    return clean + numbers + verdict

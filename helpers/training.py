@@ -88,7 +88,7 @@ def fit(
             correct += (logits.argmax(1) == yb).sum().item()
             seen += len(yb)
             progress.update()
-            progress.set_postfix(epoch=epoch, loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
+            progress.set_postfix(epoch=epoch, loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}", refresh=False)
         seconds = time.perf_counter() - started
         record = {
             "epoch": epoch,

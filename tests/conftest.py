@@ -5,6 +5,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torchvision  # noqa: F401  before any TensorFlow import: see helpers/frameworks.py
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"

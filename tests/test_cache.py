@@ -1,0 +1,102 @@
+import json
+
+import pytest
+import torch
+
+from helpers import cache
+from helpers.models import SmallCNN
+
+
+def tiny_model(seed=0):
+    torch.manual_seed(seed)
+    return SmallCNN(channels=1, classes=3, width=4, image_size=8)
+
+
+def counting_trainer(calls):
+    def train(model):
+        calls.append(1)
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(1.0)
+        return {"history": [{"epoch": 1, "loss": 0.5}]}
+
+    return train
+
+
+def test_second_call_loads_from_cache_with_same_weights_and_meta():
+    calls = []
+    first_model = tiny_model()
+    first = cache.cached_torch_model("tiny", first_model, counting_trainer(calls), {"epochs": 1})
+    second_model = tiny_model(seed=1)
+    second = cache.cached_torch_model("tiny", second_model, counting_trainer(calls), {"epochs": 1})
+    assert len(calls) == 1 and not first.from_cache and second.from_cache
+    assert second.meta == {"history": [{"epoch": 1, "loss": 0.5}]}
+    for a, b in zip(first_model.state_dict().values(), second_model.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_key_changes_with_parts_and_versions(monkeypatch):
+    assert cache.cache_key({"epochs": 1}) == cache.cache_key({"epochs": 1})
+    assert cache.cache_key({"epochs": 1}) != cache.cache_key({"epochs": 2})
+    key = cache.cache_key({"epochs": 1})
+    monkeypatch.setattr(cache, "library_versions", lambda frameworks=("torch",): {"torch": "0.0"})
+    assert cache.cache_key({"epochs": 1}) != key
+
+
+def test_interrupted_build_leaves_nothing_behind():
+    def crashing_build(path):
+        path.write_bytes(b"half a model")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        cache.cached_artifact("models", "crash", {"a": 1}, crashing_build)
+    folder = cache.cache_dir() / "models"
+    assert list(folder.iterdir()) == []
+    # The next call builds normally.
+    entry = cache.cached_artifact("models", "crash", {"a": 1}, lambda p: p.write_bytes(b"ok") and None)
+    assert entry.path.read_bytes() == b"ok" and not entry.from_cache
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "drop_sidecar", "bad_sidecar"])
+def test_corrupt_cache_file_is_detected_and_rebuilt(damage):
+    calls = []
+    model = tiny_model()
+    entry = cache.cached_torch_model("tiny", model, counting_trainer(calls), {"epochs": 1})
+    sidecar = entry.path.with_name(entry.path.name + ".json")
+    if damage == "truncate":
+        entry.path.write_bytes(entry.path.read_bytes()[:100])
+    elif damage == "garbage":
+        entry.path.write_bytes(b"\x00" * entry.path.stat().st_size)
+    elif damage == "drop_sidecar":
+        sidecar.unlink()
+    else:
+        sidecar.write_text("{not json")
+    with pytest.warns(UserWarning, match="rebuilding"):
+        again = cache.cached_torch_model("tiny", tiny_model(), counting_trainer(calls), {"epochs": 1})
+    assert len(calls) == 2 and not again.from_cache
+    assert json.loads(sidecar.read_text())["sha256"] == cache.file_sha256(again.path)
+
+
+def test_unloadable_file_with_matching_checksum_is_rebuilt():
+    calls = []
+    entry = cache.cached_torch_model("tiny", tiny_model(), counting_trainer(calls), {"epochs": 1})
+    # A state_dict of another architecture: the bytes match the sidecar but loading fails.
+    torch.save({"unexpected": torch.zeros(1)}, entry.path)
+    sidecar = entry.path.with_name(entry.path.name + ".json")
+    meta = json.loads(sidecar.read_text())
+    meta["sha256"] = cache.file_sha256(entry.path)
+    sidecar.write_text(json.dumps(meta))
+    with pytest.warns(UserWarning, match="unreadable"):
+        cache.cached_torch_model("tiny", tiny_model(), counting_trainer(calls), {"epochs": 1})
+    assert len(calls) == 2
+
+
+def test_atomic_path_keeps_old_file_on_failure(tmp_path):
+    target = tmp_path / "out.txt"
+    target.write_text("old")
+    with pytest.raises(RuntimeError):
+        with cache.atomic_path(target) as temporary:
+            temporary.write_text("new, half")
+            raise RuntimeError("boom")
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]

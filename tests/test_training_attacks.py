@@ -1,0 +1,109 @@
+"""A trained tiny model really loses accuracy under attack, and a pre-processor really changes inputs."""
+import numpy as np
+import pytest
+import torch
+
+from conftest import needs_mnist
+from helpers import attacks, metrics
+from helpers.models import SmallCNN
+from helpers.training import evaluate, fit, predict
+
+
+@pytest.fixture(scope="module")
+def trained():
+    from helpers.data import load_mnist
+
+    torch.manual_seed(0)
+    data = load_mnist(3000, 300, seed=0)
+    model = SmallCNN(width=8)
+    history = fit(model, data.x_train, data.y_train, epochs=2, batch_size=64, lr=2e-3, validation=(data.x_test, data.y_test))
+    return model, data, history
+
+
+@needs_mnist
+def test_fit_learns_and_records_history(trained):
+    model, data, history = trained
+    assert [h["epoch"] for h in history] == [1, 2]
+    assert history[-1]["loss"] < history[0]["loss"]
+    assert history[-1]["val_accuracy"] > 0.85
+    loss, acc = evaluate(model, data.x_test, data.y_test)
+    assert acc == pytest.approx(history[-1]["val_accuracy"])
+    assert predict(model, data.x_test[:5]).shape == (5, 10)
+
+
+def test_fit_is_reproducible_with_a_seed():
+    x, y = torch.rand(64, 1, 8, 8), torch.randint(0, 3, (64,))
+    results = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        model = SmallCNN(classes=3, width=4, image_size=8)
+        fit(model, x, y, epochs=1, batch_size=16, seed=5)
+        results.append(predict(model, x))
+    assert torch.equal(*results)
+
+
+@needs_mnist
+@pytest.mark.parametrize("name", ["fgsm", "bim", "pgd"])
+def test_budgeted_attacks_lower_accuracy_within_budget(trained, name):
+    model, data, _ = trained
+    classifier = attacks.as_art_classifier(model, input_shape=(1, 28, 28), nb_classes=10)
+    x, y = data.x_test[:100].numpy(), data.y_test[:100].numpy()
+    clean = metrics.accuracy(classifier.predict(x), y)
+    adversarial = attacks.generate(attacks.make_attack(name, classifier, eps=0.25, batch_size=50), x, y)
+    assert np.abs(adversarial - x).max() <= 0.25 + 1e-5
+    assert adversarial.min() >= 0 and adversarial.max() <= 1
+    assert metrics.accuracy(classifier.predict(adversarial), y) < clean - 0.4
+
+
+@needs_mnist
+@pytest.mark.parametrize("name", ["deepfool", "jsma", "cw"])
+def test_minimal_perturbation_attacks_lower_accuracy(trained, name):
+    model, data, _ = trained
+    classifier = attacks.as_art_classifier(model, input_shape=(1, 28, 28), nb_classes=10)
+    x, y = data.x_test[:12].numpy(), data.y_test[:12].numpy()
+    options = {"max_iter": 10} if name == "deepfool" else {}
+    adversarial = attacks.generate(attacks.make_attack(name, classifier, batch_size=12, **options), x, y)
+    assert metrics.accuracy(classifier.predict(adversarial), y) < metrics.accuracy(classifier.predict(x), y) - 0.3
+
+
+def test_make_attack_validates_names_and_budgets():
+    model = SmallCNN(classes=3, width=4, image_size=8)
+    classifier = attacks.as_art_classifier(model, input_shape=(1, 8, 8), nb_classes=3)
+    with pytest.raises(ValueError, match="choose from"):
+        attacks.make_attack("fgsn", classifier, eps=0.1)
+    with pytest.raises(ValueError, match="budget"):
+        attacks.make_attack("pgd", classifier)
+    assert type(attacks.make_attack("C&W", classifier)).__name__ == "CarliniL2Method"
+    assert type(attacks.make_attack("autoattack", classifier, eps=0.1)).__name__ == "AutoAttack"
+    assert attacks.attack_title("pgd", 0.1) == "PGD eps=0.1"
+
+
+def test_as_art_classifier_rejects_other_objects():
+    with pytest.raises(TypeError, match="expected a torch nn.Module or a keras.Model"):
+        attacks.as_art_classifier(object(), input_shape=(1, 8, 8), nb_classes=3)
+
+
+def test_keras_model_is_wrapped_and_attacked():
+    from helpers.frameworks import import_tensorflow
+
+    tf = import_tensorflow()
+    tf.keras.utils.set_random_seed(0)
+    model = tf.keras.Sequential([tf.keras.Input((8, 8, 1)), tf.keras.layers.Flatten(), tf.keras.layers.Dense(3)])
+    classifier = attacks.as_art_classifier(model, input_shape=(8, 8, 1), nb_classes=3)
+    assert type(classifier).__name__ == "TensorFlowV2Classifier"
+    x = np.random.default_rng(0).random((6, 8, 8, 1)).astype(np.float32)
+    y = classifier.predict(x).argmax(1)
+    adversarial = attacks.generate(attacks.make_attack("pgd", classifier, eps=0.5, max_iter=10), x, y)
+    assert metrics.accuracy(classifier.predict(adversarial), y) < 1.0
+
+
+@needs_mnist
+def test_feature_squeezing_changes_inputs_and_keeps_dtype(trained):
+    from helpers.quickstart import feature_squeezing
+
+    _, data, _ = trained
+    x = data.x_test[:20].numpy()
+    squeezed, _ = feature_squeezing(1)(x)
+    assert squeezed.dtype == np.float32
+    assert set(np.unique(squeezed)) <= {0.0, 1.0}
+    assert not np.array_equal(squeezed, x)
