@@ -40,7 +40,7 @@ import torch
 
 from ..paths import DataMissingError, data_root
 from .download import RemoteFile, fetch
-from .photos import list_class_folders, list_image_files, read_images
+from .photos import list_class_folders, read_images, sample_class_files
 from .splits import ImageSplit, stratified_split
 
 __all__ = [
@@ -309,19 +309,10 @@ def load_histology(
     tile_root, title = _resolve(source, download)
     tissue_classes = list_class_folders(tile_root)
     table = {name: group_of(name, mapping) for name in tissue_classes}
-    rng = np.random.default_rng(seed)
-    paths: list[Path] = []
-    tissues: list[str] = []
-    for name in tissue_classes:
-        files = list_image_files(tile_root / name, TILE_EXTENSIONS)
-        if not files:
-            kinds = ", ".join(TILE_EXTENSIONS)
-            raise FileNotFoundError(f"tissue class folder {tile_root / name} holds no tiles ({kinds})")
-        if max_per_class is not None and len(files) > max_per_class:
-            keep = np.sort(rng.choice(len(files), size=max_per_class, replace=False))
-            files = [files[i] for i in keep]
-        paths.extend(files)
-        tissues.extend([name] * len(files))
+    paths, tissue_index = sample_class_files(
+        tile_root, tissue_classes, extensions=TILE_EXTENSIONS, per_class=max_per_class, seed=seed
+    )
+    tissues = [tissue_classes[i] for i in tissue_index]
 
     groups = np.asarray([GROUPS.index(table[t]) for t in tissues], dtype=np.int64)
     train, test = stratified_split(groups, test_fraction, seed=seed)

@@ -93,6 +93,30 @@ def list_image_files(folder: Path | str, extensions: Iterable[str] = PHOTO_EXTEN
     return sorted(found)
 
 
+def sample_class_files(
+    root: Path, classes: Sequence[str], *, extensions: Iterable[str], per_class: int | None, seed: int
+) -> tuple[list[Path], list[int]]:
+    """The image files of each class folder, at most ``per_class`` of each picked at random with ``seed``.
+
+    Returns the files (class by class, sorted by name within a class) and each file's class index.
+    Raises FileNotFoundError naming a class folder that holds no matching file.
+    """
+    extensions = tuple(extensions)
+    rng = np.random.default_rng(seed)
+    paths: list[Path] = []
+    labels: list[int] = []
+    for index, name in enumerate(classes):
+        files = list_image_files(root / name, extensions)
+        if not files:
+            raise FileNotFoundError(f"class folder {root / name} holds no {'/'.join(extensions)} files")
+        if per_class is not None and len(files) > per_class:
+            keep = np.sort(rng.choice(len(files), size=per_class, replace=False))
+            files = [files[i] for i in keep]
+        paths.extend(files)
+        labels.extend([index] * len(files))
+    return paths, labels
+
+
 def _to_rgb(image: Image.Image) -> Image.Image:
     """Any PIL mode to 8-bit RGB; transparent pixels are composited onto white, not left black."""
     if image.mode == "RGB":
@@ -204,18 +228,7 @@ def load_photo_folder(
     classes = list_class_folders(root)
     if not classes:
         raise FileNotFoundError(f"{root} has no class sub-folders (expected <class>/<photo>.jpg)")
-    rng = np.random.default_rng(seed)
-    paths: list[Path] = []
-    labels: list[int] = []
-    for index, name in enumerate(classes):
-        files = list_image_files(root / name)
-        if not files:
-            raise FileNotFoundError(f"class folder {root / name} holds no {'/'.join(PHOTO_EXTENSIONS)} files")
-        if per_class is not None and len(files) > per_class:
-            keep = np.sort(rng.choice(len(files), size=per_class, replace=False))
-            files = [files[i] for i in keep]
-        paths.extend(files)
-        labels.extend([index] * len(files))
+    paths, labels = sample_class_files(root, classes, extensions=PHOTO_EXTENSIONS, per_class=per_class, seed=seed)
     return PhotoSet(
         images=read_images(paths, image_size),
         labels=np.asarray(labels, dtype=np.int64),
