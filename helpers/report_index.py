@@ -26,9 +26,14 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def format_value(value: Any, width: int = 40) -> str:
-    """A headline value for a table cell: 3 significant digits for floats, short strings."""
-    if isinstance(value, bool) or value is None:
+def format_value(value: Any, width: int = 40, *, name: str = "") -> str:
+    """A headline value for a table cell: 3 significant digits for floats, short strings.
+
+    Accuracies (a ``name`` containing "accuracy" and a fraction in [0, 1]) are shown as percentages.
+    """
+    if isinstance(value, float) and "accuracy" in name.lower() and 0.0 <= value <= 1.0:
+        text = f"{100 * value:.1f}%"
+    elif isinstance(value, bool) or value is None:
         text = str(value)
     elif isinstance(value, int):
         text = f"{value:,}" if abs(value) >= 10_000 else str(value)
@@ -136,7 +141,7 @@ def render_index(rows: list[dict[str, Any]], generated_at: datetime | None = Non
         badge = f'<span class="badge{"" if ok else " failed"}">{"ok" if ok else esc(r["status"].upper())}</span>'
         error = f'<div class="error">{esc(r["error"])}</div>' if r["error"] else ""
         headline = "".join(
-            f"<dt>{esc(str(k))}</dt><dd>{esc(format_value(v))}</dd>" for k, v in r["headline"].items()
+            f"<dt>{esc(str(k))}</dt><dd>{esc(format_value(v, name=str(k)))}</dd>" for k, v in r["headline"].items()
         )
         headline = f"<dl>{headline}</dl>" if headline else '<span class="empty">none</span>'
         report = f'<a href="{esc(r["html"], quote=True)}">report</a>' if r["html"] else ""

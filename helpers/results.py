@@ -81,9 +81,7 @@ def write_metrics(
 
 def format_headline(headline: Mapping[str, Any]) -> str:
     """Headline metrics as aligned lines, accuracies (fractions) shown as percentages."""
+    from .report_index import format_value
+
     width = max((len(k) for k in headline), default=0)
-    lines = []
-    for key, value in headline.items():
-        shown = f"{100 * value:.1f}%" if isinstance(value, float) and 0.0 <= value <= 1.0 and "accuracy" in key else value
-        lines.append(f"{key:<{width}}  {shown}")
-    return "\n".join(lines)
+    return "\n".join(f"{key:<{width}}  {format_value(value, 60, name=key)}" for key, value in headline.items())

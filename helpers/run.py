@@ -286,11 +286,11 @@ def run_study(
 def _abbreviate(headline: dict[str, Any], width: int = 70) -> str:
     short = {"accuracy": "acc", "adversarial": "adv", "robust": "rob"}
     parts = []
-    for key, value in headline.items():
-        key = str(key)
+    for name, value in headline.items():
+        key = str(name)
         for long, abbr in short.items():
             key = key.replace(long, abbr)
-        parts.append(f"{key} {format_value(value, 16)}")
+        parts.append(f"{key} {format_value(value, 16, name=str(name))}")
     text = ", ".join(parts)
     return text if len(text) <= width else text[: width - 1] + "…"
 

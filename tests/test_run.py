@@ -113,11 +113,11 @@ def test_run_good_and_bad_then_rerun_one(nbdir, capsys):
     assert not list(root.glob("*.partial")) and not list(root.glob("*.old"))
 
     # The summary table names both, with their status and headline.
-    assert "good" in out and "ok" in out and "FAILED" in out and "clean acc 0.981" in out
+    assert "good" in out and "ok" in out and "FAILED" in out and "clean acc 98.1%" in out
 
     index = (root / "index.html").read_text()
     assert 'href="good/good.html"' in index and 'href="bad/bad.html"' in index
-    assert "Good study" in index and "Bad study" in index and "boom" in index and "0.981" in index
+    assert "Good study" in index and "Bad study" in index and "boom" in index and "98.1%" in index
 
     # Rerunning one study replaces its report and keeps the other study's row in the index.
     (good / "stale.txt").write_text("left behind")
@@ -238,4 +238,5 @@ def test_index_from_reports_only(tmp_path):
     assert "<style>" in page and "http" not in page.split("<body>")[1].replace("python -m", "")
     assert [r["study"] for r in collect_rows(root)] == ["manual"]
     assert format_value(0.98123) == "0.981" and format_value(12345.6) == "12,346" and format_value("pgd") == "pgd"
+    assert format_value(0.98123, name="clean accuracy") == "98.1%" and format_value(3.5, name="accuracy gap") == "3.5"
     assert format_seconds(3.21) == "3.2 s" and format_seconds(3725) == "1 h 02 min" and format_seconds(None) == ""
