@@ -85,3 +85,15 @@ def format_headline(headline: Mapping[str, Any]) -> str:
 
     width = max((len(k) for k in headline), default=0)
     return "\n".join(f"{key:<{width}}  {format_value(value, 60, name=key)}" for key, value in headline.items())
+
+
+def show_metrics(path: Path) -> None:
+    """Show a written ``metrics.json`` in the notebook: the headline as a table, then the whole record."""
+    from IPython.display import Markdown, display
+
+    from .report_index import format_value
+
+    record = json.loads(Path(path).read_text())
+    rows = "\n".join(f"| {k} | {format_value(v, 60, name=k)} |" for k, v in record["headline"].items())
+    display(Markdown(f"**Headline ({record['preset']} preset)**\n\n| metric | value |\n|---|---|\n{rows}"))
+    display(Markdown(f"`{path}`:\n\n```json\n{json.dumps(record, indent=2)}\n```"))

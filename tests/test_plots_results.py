@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from helpers import paths, plots, tables
-from helpers.results import StageTimer, format_headline, write_metrics
+from helpers.results import StageTimer, format_headline, show_metrics, write_metrics
 
 
 def test_figures_are_saved_as_png_in_the_report_folder():
@@ -51,6 +51,7 @@ def test_write_metrics_records_everything_the_index_needs():
     assert record["parameters"] == {"eps": [0.1, 0.2]}
     assert "train" in record["stage_seconds"] and record["wall_seconds"] >= 0
     assert record["versions"]["torch"]
+    show_metrics(path)  # renders without a kernel too (IPython prints the Markdown object)
 
 
 def test_format_headline_and_markdown_table():
