@@ -184,5 +184,6 @@ def cached_torch_model(
         state = torch.load(path, map_location="cpu", weights_only=True)
         model.load_state_dict(state)
 
-    parts = {"architecture": type(model).__name__, **parts}
+    # The module's repr lists every layer and its shape, so editing an architecture retrains it.
+    parts = {"architecture": type(model).__name__, "layers": repr(model), **parts}
     return cached_artifact("models", name, parts, build, suffix=".pt", load=load)

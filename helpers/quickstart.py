@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from . import attacks, metrics
+from .art_compat import keep_dtype
 from .cache import cached_torch_model
 from .device import DEVICE_CHOICES
 from .models import SmallCNN
@@ -93,14 +94,7 @@ def feature_squeezing(bit_depth: int):
     """ART's feature squeezing pre-processor (Xu et al. 2018) for pixels in [0, 1]."""
     from art.defences.preprocessor import FeatureSqueezing
 
-    class Float32FeatureSqueezing(FeatureSqueezing):
-        # ART 1.20.1 divides by a NumPy float64 scalar, which under NumPy 2's promotion rules turns
-        # float32 inputs into float64, and the torch model then rejects them. Keep the input dtype.
-        def __call__(self, x, y=None):
-            squeezed, y = super().__call__(x, y)
-            return squeezed.astype(x.dtype, copy=False), y
-
-    return Float32FeatureSqueezing(clip_values=(0.0, 1.0), bit_depth=bit_depth)
+    return keep_dtype(FeatureSqueezing)(clip_values=(0.0, 1.0), bit_depth=bit_depth)
 
 
 def defense_table(model, x, y, sweep: SweepResult, *, bit_depth: int, pgd_steps: int, batch_size: int = 128, device="cpu") -> list[dict]:

@@ -1,0 +1,214 @@
+"""Unit tests for helpers.histology_defense: pre-processors, the coarse-to-fine search, LightGBM as a
+post-processor, tile-grouped splits, the harmonic-mean objective and loading a user's model file."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from helpers.histology_defense import postprocessors as post
+from helpers.histology_defense import preprocessors as pre
+from helpers.histology_defense.adversarial_set import AttackConfig, DefenseSet, attack_mix, build_defense_set, score
+from helpers.histology_defense.model import HistologyCNN, ModelFileError, load_model
+from helpers.histology_defense.study import PARAMETERS, MappingParam, check_combinations
+from helpers.params import ParameterError
+
+
+def _images(n=4, size=16, seed=0):
+    return np.random.default_rng(seed).random((n, 3, size, size), dtype=np.float32)
+
+
+@pytest.mark.parametrize("name,value", [("spatial_smoothing", 3), ("jpeg", 10), ("feature_squeezing", 2), ("total_variation", 0.5)])
+def test_preprocessor_changes_inputs_and_keeps_float32_nchw(name, value):
+    x = _images(2, 12)
+    out, _ = pre.make_preprocessor(name, value, tvm_max_iter=3)(x)
+    assert out.dtype == np.float32 and out.shape == x.shape
+    assert np.abs(out - x).mean() > 1e-3
+    assert out.min() >= 0.0 and out.max() <= 1.0
+
+
+def test_total_variation_smooths_each_channel_separately():
+    # A constant-per-channel image is already of minimal total variation: it must come back (nearly) unchanged,
+    # which fails if the channel axis is mixed up with a spatial one.
+    x = np.zeros((1, 3, 12, 12), np.float32)
+    x[0, 0], x[0, 1], x[0, 2] = 0.2, 0.5, 0.9
+    out, _ = pre.make_preprocessor("total_variation", 0.5, tvm_max_iter=5)(x)
+    assert np.abs(out - x).max() < 0.05
+
+
+def test_coarse_to_fine_finds_optimum_of_integer_function():
+    calls = []
+
+    def objective(v, stage):
+        calls.append(stage)
+        return {"score": -float((v - 37) ** 2)}
+
+    result = pre.coarse_to_fine(objective, [1, 20, 40, 60, 80, 95], integer=True, fine_points=50)
+    assert result.best["value"] == 37 and result.best["stage"] == "fine"
+    assert all(20 <= r["value"] <= 60 for r in result.fine)
+    assert calls.count("coarse") == 6
+
+
+def test_coarse_to_fine_float_and_edge_of_grid():
+    result = pre.coarse_to_fine(lambda v, s: {"score": -(v - 0.33) ** 2}, [0.0, 0.25, 0.5, 0.75, 1.0], integer=False, fine_points=11)
+    assert abs(result.best["value"] - 0.33) <= (0.5 - 0.0) / 10 / 2 + 1e-9  # half a fine step between the neighbours
+    edge = pre.coarse_to_fine(lambda v, s: {"score": -v}, [2, 4, 8], integer=True, fine_points=9)
+    assert edge.best["value"] == 2 and {r["value"] for r in edge.fine} == {2, 3, 4}
+
+
+def test_coarse_to_fine_ignores_nan_scores():
+    result = pre.coarse_to_fine(lambda v, s: {"score": float("nan") if v == 5 else -abs(v - 5)}, [1, 5, 9], integer=True, fine_points=3)
+    assert not np.isnan(result.best["score"])
+
+
+def _defense_set(n_clean=40, n_adv=60, seed=0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 4, n_clean + n_adv)
+    family = np.array(["clean"] * n_clean + list(rng.choice(["fgsm", "pgd", "deepfool"], n_adv)))
+    tile = np.concatenate([np.arange(n_clean), rng.integers(0, n_clean, n_adv)])
+    return DefenseSet(np.zeros((len(y), 3, 4, 4), np.float32), y, family.astype(str), family.astype(str), tile)
+
+
+def test_score_is_the_harmonic_mean_of_clean_and_adversarial_accuracy():
+    data = _defense_set(4, 4)
+    predicted = data.y.copy()
+    adv = np.flatnonzero(data.is_adversarial)
+    predicted[adv[:2]] = (data.y[adv[:2]] + 1) % 4  # half the adversarial images wrong
+    result = score(predicted, data)
+    assert result["clean"] == 1.0 and result["adversarial"] == 0.5
+    assert result["harmonic"] == pytest.approx(2 * 1.0 * 0.5 / 1.5)
+    assert score(np.eye(4)[data.y], data)["harmonic"] == 1.0  # scores (N, C) work too
+    undefended = np.where(data.is_adversarial, (data.y + 1) % 4, data.y)
+    assert score(undefended, data)["harmonic"] == 0.0
+
+
+def _separable_softmax(data, seed=0):
+    """Softmax outputs whose argmax is always wrong, but shifted by one class: a remapping LightGBM can learn."""
+    rng = np.random.default_rng(seed)
+    wrong = (data.y + 1) % 4
+    probs = rng.dirichlet(np.ones(4) * 0.5, len(data.y)).astype(np.float32) * 0.3
+    probs[np.arange(len(wrong)), wrong] += 0.7
+    return probs
+
+
+def test_lightgbm_postprocessor_beats_chance_on_separable_softmax_outputs():
+    data = _defense_set(200, 200)
+    probs = _separable_softmax(data)
+    train, test = post.tile_split(data, 0.3, seed=0)
+    assert score(probs[test], data.take(test))["overall"] == 0.0
+    lgbm = post.fit_lightgbm(probs, data, train, learning_rate=0.1, num_leaves=15, n_estimators=30)
+    out = lgbm(probs[test])
+    assert out.shape == (len(test), 4) and np.allclose(out.sum(1), 1, atol=1e-5)
+    assert score(out, data.take(test))["overall"] > 0.9
+
+
+def test_lightgbm_postprocessor_pads_missing_classes_and_needs_fitting():
+    probs = np.eye(4, dtype=np.float32)[[0, 1, 0, 1] * 10]
+    lgbm = post.LightGBMPostprocessor(min_child_samples=1, n_estimators=5)
+    with pytest.raises(RuntimeError):
+        lgbm(probs)
+    out = lgbm.fit(probs, np.array([0, 3] * 20))(probs)
+    assert out.shape == (40, 4) and out[:, 1:3].sum() == 0 and (out.argmax(1) == np.array([0, 3] * 20)).all()
+    constant = post.LightGBMPostprocessor().fit(probs, np.full(40, 2))(probs)
+    assert (constant.argmax(1) == 2).all()
+
+
+def test_tile_split_keeps_every_tile_on_one_side():
+    data = _defense_set(30, 90)
+    rest, held = post.tile_split(data, 0.25, seed=3)
+    assert len(rest) + len(held) == len(data)
+    assert not set(data.tile[rest]) & set(data.tile[held])
+    inner_fit, inner_val = post.tile_split(data, 0.5, seed=1, within=rest)
+    assert set(inner_fit) | set(inner_val) == set(rest)
+
+
+def test_art_postprocessors_and_grid_search_split_study_and_attack_holdout_run():
+    data = _defense_set(80, 120)
+    probs = _separable_softmax(data)
+    for name in post.ART_POSTPROCESSORS:
+        out = post.make_art_postprocessor(name)(probs)
+        assert out.shape == probs.shape
+    pool, test = post.tile_split(data, 0.3, seed=0)
+    fit, val = post.tile_split(data, 0.2, seed=1, within=pool)
+    grid = post.grid_search(probs, data, fit, val, learning_rates=[0.1], num_leaves=[4, 8], rounds=[5], min_child_samples=5)
+    assert len(grid.records) == 2 and grid.best["harmonic"] > 0.5
+    settings = {"learning_rate": 0.1, "num_leaves": 4, "n_estimators": 5, "min_child_samples": 5}
+    records = post.split_ratio_study(probs, data, pool, test, ratios=[0.1, 0.4], seeds=[0, 1], settings=settings)
+    summary = post.summarize_split_ratios(records)
+    assert [r["ratio"] for r in summary] == [0.1, 0.4] and all(r["seeds"] == 2 for r in summary)
+    rows = post.attack_holdout(probs, data, pool, test, settings=settings)
+    assert {r["held_out_attack"] for r in rows} <= {"fgsm", "pgd", "deepfool"} and rows
+
+
+def test_defense_set_keeps_only_misclassified_adversarials():
+    from helpers.attacks import as_art_classifier
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 16 * 16, 4)).eval()  # easy to fool
+    x = _images(12, 16, seed=1)
+    classifier = as_art_classifier(model, input_shape=(3, 16, 16), nb_classes=4)
+    y = classifier.predict(x).argmax(1)  # the model's own answers: every image is "correctly classified"
+    configs = attack_mix(["fgsm", "pgd", "deepfool"], fgsm_epsilons=[0.3], pgd_epsilons=[0.3], pgd_steps=3,
+                         deepfool_max_iter=5, deepfool_overshoot=0.02)
+    assert [c.label for c in configs] == ["FGSM eps=0.3", "PGD eps=0.3", "DeepFool"]
+    data, records = build_defense_set(classifier, x, y, configs, batch_size=8)
+    assert data.composition()["clean"] == 12 and len(records) == 3
+    adv = data.is_adversarial
+    assert adv.sum() == sum(r["kept"] for r in records) > 0
+    assert (classifier.predict(data.x[adv]).argmax(1) != data.y[adv]).all()
+    assert set(data.tile[adv]) <= set(range(12))
+    with pytest.raises(ValueError):
+        attack_mix(["cw"], fgsm_epsilons=[], pgd_epsilons=[], pgd_steps=1, deepfool_max_iter=1, deepfool_overshoot=0.0)
+
+
+def test_load_model_torchscript_state_dict_and_clear_errors(tmp_path):
+    torch.manual_seed(0)
+    model = HistologyCNN().eval()
+    x = torch.rand(2, 3, 32, 32)
+    expected = model(x)
+    state_path = tmp_path / "weights.pt"
+    torch.save(model.state_dict(), state_path)
+    assert torch.allclose(load_model(state_path, image_size=32)(x), expected, atol=1e-5)
+    script_path = tmp_path / "scripted.pt"
+    torch.jit.save(torch.jit.script(model), script_path)
+    assert torch.allclose(load_model(script_path, image_size=32)(x), expected, atol=1e-5)
+
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(b"not a model at all")
+    with pytest.raises(ModelFileError, match="corrupt.pt"):
+        load_model(corrupt, image_size=32)
+    with pytest.raises(ModelFileError, match="missing.pt"):
+        load_model(tmp_path / "missing.pt", image_size=32)
+    wrong = tmp_path / "wrong.pt"
+    torch.save({"weight": torch.zeros(3)}, wrong)
+    with pytest.raises(ModelFileError, match="wrong.pt.*not of HistologyCNN"):
+        load_model(wrong, image_size=32)
+    pickled = tmp_path / "pickled.pt"
+    torch.save(model, pickled)  # a whole pickled module: refused by weights_only=True
+    with pytest.raises(ModelFileError, match="pickled.pt"):
+        load_model(pickled, image_size=32)
+    ten_classes = tmp_path / "ten.pt"
+    torch.jit.save(torch.jit.script(_TenClasses()), ten_classes)
+    with pytest.raises(ModelFileError, match="ten.pt.*outputs shape"):
+        load_model(ten_classes, image_size=32)
+
+
+class _TenClasses(torch.nn.Module):
+    def forward(self, x):
+        return x.mean(dim=(2, 3)).repeat(1, 4)[:, :10]
+
+
+def test_parameter_checks():
+    MappingParam(dict).check("mapping", {"TUM": "cancer"})
+    with pytest.raises(ParameterError, match="tumour"):
+        MappingParam(dict).check("mapping", {"TUM": "tumour"})
+    with pytest.raises(ParameterError):
+        PARAMETERS["jpeg_grid"].check("jpeg_grid", [0, 50])
+    with pytest.raises(ParameterError, match="table_preprocessors"):
+        check_combinations({"table_preprocessors": ["jpeg"], "preprocessors": ["spatial_smoothing"], "attacks": []})
+
+
+def test_class_labels_postprocessor_keeps_each_rows_answer():
+    probs = np.array([[0.1, 0.7, 0.1, 0.1], [0.6, 0.2, 0.1, 0.1], [0.1, 0.1, 0.1, 0.7]], np.float32)
+    out = post.make_art_postprocessor("class_labels")(probs)
+    assert (out == np.eye(4, dtype=np.float32)[[1, 0, 3]]).all()
