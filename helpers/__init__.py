@@ -13,7 +13,13 @@ Modules, one concept each (import what you need; heavy frameworks load lazily):
 - ``helpers.plots``     one figure style; figures saved beside the report
 - ``helpers.params``    parameter validation for notebooks
 - ``helpers.results``   stage timing and ``metrics.json``
-- ``helpers.run``       the papermill batch runner (``python -m helpers.run``)
+- ``helpers.run``       the papermill batch runner (``python -m helpers.run``); ``studies``, ``report_index``
+- ``helpers.progress``  progress bars; ``helpers.tables`` Markdown tables; ``helpers.bench`` ``make bench``
+- ``helpers.frameworks`` importing TensorFlow safely next to torchvision; ``helpers.art_compat`` ART fixes
+
+One module or subpackage per study holds that study's logic (the notebooks stay thin):
+``quickstart``, ``histology_defense``, ``cifar_robust``, ``mnist_detection``, ``gan_attacker``,
+``flickr_transfer``.
 """
 
 __version__ = "0.1.0"

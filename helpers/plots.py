@@ -101,8 +101,8 @@ def image_grid(
             image = _as_hwc(images[c])
             ax.imshow(image, cmap="gray" if image.ndim == 2 else None, vmin=0, vmax=1 if image.dtype != np.uint8 else 255)
             if captions is not None:
-                color = None if correct is None else (CORRECT if correct[r][c] else WRONG)
-                ax.set_title(captions[r][c], fontsize=8, color=color)
+                colour = {} if correct is None else {"color": CORRECT if correct[r][c] else WRONG}
+                ax.set_title(captions[r][c], fontsize=8, **colour)
         axes[r][0].text(-0.15, 0.5, row_labels[r], transform=axes[r][0].transAxes, ha="right", va="center", fontsize=9)
     if title:
         fig.suptitle(title)

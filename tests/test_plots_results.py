@@ -30,6 +30,8 @@ def test_image_grid_colours_captions_by_correctness():
     titles = {ax.get_title(): ax.title.get_color() for ax in fig.axes}
     assert matplotlib.colors.same_color(titles["b"], plots.WRONG)
     assert matplotlib.colors.same_color(titles["a"], plots.CORRECT)
+    plain = plots.image_grid([images], row_labels=["clean"], captions=[["a", "b"]])  # captions without colours
+    assert [ax.get_title() for ax in plain.axes] == ["a", "b"]
 
 
 def test_training_history_plot_has_validation_when_recorded():

@@ -1,0 +1,18 @@
+"""Study 5: a Flickr-built 5-class photo set, Keras transfer learning, attacks and alterations.
+
+One module per concept; the notebook ``notebooks/05_flickr_transfer_attacks.ipynb`` calls them:
+
+- ``flickr_builder``  build a class-per-folder photo set with flickrapi (relevance order, reuse-allowing
+  licenses, content-hash de-duplication, attribution manifest); credentials only from the environment
+- ``backbones``       Keras ImageNet backbones (VGG16, ResNet50, MobileNet 0.75), their weights (local
+  file, Keras cache or download; never random), a frozen base with a new trained head
+- ``alterations``     random pixel noise as the study defines it, blur, PCA reconstruction, JPEG
+- ``evaluation``      agreement / true-label accuracy and SSIM per alteration grid and backbone; FGSM and
+  PGD through ART; JPEG and blur applied to the attacked images
+- ``export``          the attacked images as a reusable dataset (PNG files and a CSV)
+- ``figures``         the study's curves and example grids
+- ``study``           parameters, orchestration and the study's reference findings
+
+Importing this package does not import TensorFlow; the modules that need it import it through
+``helpers.frameworks.import_tensorflow`` when called.
+"""
