@@ -13,11 +13,10 @@ import torch
 
 from . import attacks, metrics
 from .art_compat import keep_dtype
-from .cache import cached_torch_model
 from .device import DEVICE_CHOICES
 from .models import SmallCNN
 from .params import Param
-from .training import fit, predict
+from .training import fit_or_load, predict
 
 STUDY = "quickstart"
 TITLE = "Quickstart: attacking and defending an MNIST CNN"
@@ -47,20 +46,11 @@ def train_classifier(data, *, epochs: int, batch_size: int, learning_rate: float
     """
     torch.manual_seed(seed)
     model = SmallCNN(channels=1, classes=10)
-
-    def train(net):
-        history = fit(
-            net, data.x_train, data.y_train, epochs=epochs, batch_size=batch_size, lr=learning_rate,
-            validation=(data.x_test, data.y_test), device=device, seed=seed, desc="training CNN",
-        )
-        return {"history": history}
-
-    parts = {
-        "data": data.name, "train_size": len(data.x_train), "test_size": len(data.x_test), "seed": seed,
-        "epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate,
-    }
-    entry = cached_torch_model("quickstart-cnn", model, train, parts)
-    return model.to(device).eval(), entry.meta["history"], entry.from_cache
+    history, from_cache = fit_or_load(
+        "quickstart-cnn", model, data, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+        seed=seed, device=device, desc="training CNN",
+    )
+    return model.to(device).eval(), history, from_cache
 
 
 @dataclass

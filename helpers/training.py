@@ -123,3 +123,39 @@ def evaluate(
     y = torch.as_tensor(y)
     loss = nn.functional.cross_entropy(logits, y).item()
     return loss, (logits.argmax(1) == y).float().mean().item()
+
+
+def fit_or_load(
+    name: str,
+    model: nn.Module,
+    data,
+    *,
+    epochs: int,
+    batch_size: int,
+    learning_rate: float,
+    seed: int,
+    device: torch.device | str = "cpu",
+    desc: str = "training",
+    extra_parts: dict | None = None,
+) -> tuple[list[dict], bool]:
+    """Train ``model`` on an ``ImageSplit`` (validating on its test part), or load it from the cache.
+
+    The cache key covers the model's layers, the data (name and sizes), the hyperparameters, the seed
+    and ``extra_parts``. The model is updated in place; returns (training history, from_cache).
+    """
+    from .cache import cached_torch_model
+
+    def train(net):
+        history = fit(
+            net, data.x_train, data.y_train, epochs=epochs, batch_size=batch_size, lr=learning_rate,
+            validation=(data.x_test, data.y_test), device=device, seed=seed, desc=desc,
+        )
+        return {"history": history}
+
+    parts = {
+        "data": data.name, "train_size": len(data.x_train), "test_size": len(data.x_test),
+        "image_shape": list(data.x_train.shape[1:]), "seed": seed, "epochs": epochs,
+        "batch_size": batch_size, "learning_rate": learning_rate, **(extra_parts or {}),
+    }
+    entry = cached_torch_model(name, model, train, parts)
+    return entry.meta.get("history", []), entry.from_cache

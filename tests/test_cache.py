@@ -100,3 +100,21 @@ def test_atomic_path_keeps_old_file_on_failure(tmp_path):
             raise RuntimeError("boom")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+
+
+def test_fit_or_load_trains_once_then_loads_the_same_weights():
+    from types import SimpleNamespace
+
+    from helpers.training import fit_or_load
+
+    x, y = torch.rand(32, 1, 8, 8), torch.randint(0, 3, (32,))
+    data = SimpleNamespace(name="toy", x_train=x, y_train=y, x_test=x[:8], y_test=y[:8])
+    first = tiny_model()
+    history, from_cache = fit_or_load("toy", first, data, epochs=2, batch_size=8, learning_rate=0.01, seed=0)
+    assert not from_cache and [h["epoch"] for h in history] == [1, 2] and "val_accuracy" in history[-1]
+    second = tiny_model(seed=3)
+    again, from_cache = fit_or_load("toy", second, data, epochs=2, batch_size=8, learning_rate=0.01, seed=0)
+    assert from_cache and again == history
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), second.state_dict().values()))
+    _, from_cache = fit_or_load("toy", tiny_model(), data, epochs=1, batch_size=8, learning_rate=0.01, seed=0)
+    assert not from_cache  # another setting, another model

@@ -12,9 +12,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..cache import cached_torch_model
 from ..data.histology import GROUPS
-from ..training import fit, predict
+from ..training import fit_or_load, predict
 
 
 class ModelFileError(ValueError):
@@ -56,20 +55,11 @@ def train_or_load(data, *, epochs: int, batch_size: int, learning_rate: float, s
     torch.manual_seed(seed)
     model = HistologyCNN()
 
-    def train(net):
-        history = fit(
-            net, data.x_train, data.y_train, epochs=epochs, batch_size=batch_size, lr=learning_rate,
-            validation=(data.x_test, data.y_test), device=device, seed=seed, desc="training histology CNN",
-        )
-        return {"history": history}
-
-    parts = {
-        "data": data.name, "train_size": len(data.x_train), "test_size": len(data.x_test),
-        "image_shape": list(data.image_shape), "seed": seed, "epochs": epochs, "batch_size": batch_size,
-        "learning_rate": learning_rate,
-    }
-    entry = cached_torch_model("histology-defense-cnn", model, train, parts)
-    return freeze(model.to(device)), entry.meta.get("history", []), entry.from_cache
+    history, from_cache = fit_or_load(
+        "histology-defense-cnn", model, data, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+        seed=seed, device=device, desc="training histology CNN",
+    )
+    return freeze(model.to(device)), history, from_cache
 
 
 def load_model(path, *, image_size: int, device="cpu") -> nn.Module:

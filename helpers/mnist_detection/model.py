@@ -9,8 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..cache import cached_torch_model
-from ..training import fit
+from ..training import fit_or_load
 
 
 class DropoutLeNet(nn.Module):
@@ -38,16 +37,9 @@ def train_lenet(data, *, epochs: int, batch_size: int, learning_rate: float, see
     torch.manual_seed(seed)
     model = DropoutLeNet(width=width, hidden=hidden, dropout=dropout)
 
-    def train(net):
-        history = fit(
-            net, data.x_train, data.y_train, epochs=epochs, batch_size=batch_size, lr=learning_rate,
-            validation=(data.x_test, data.y_test), device=device, seed=seed, desc="training LeNet",
-        )
-        return {"history": history}
-
-    parts = {
-        "data": data.name, "train_size": len(data.x_train), "test_size": len(data.x_test), "seed": seed,
-        "epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate, "dropout": dropout, "width": width, "hidden": hidden,
-    }
-    entry = cached_torch_model("mnist-detection-lenet", model, train, parts)
-    return model.to(device).eval(), entry.meta["history"], entry.from_cache
+    history, from_cache = fit_or_load(
+        "mnist-detection-lenet", model, data, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+        seed=seed, device=device, desc="training LeNet",
+        extra_parts={"dropout": dropout, "width": width, "hidden": hidden},
+    )
+    return model.to(device).eval(), history, from_cache
