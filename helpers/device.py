@@ -13,7 +13,7 @@ import sys
 import numpy as np
 import torch
 
-DEVICE_CHOICES = ("auto", "cuda", "mps", "cpu")
+from .params import DEVICE_CHOICES
 
 
 def pick_device(preference: str = "auto") -> torch.device:

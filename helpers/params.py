@@ -70,6 +70,16 @@ class Param:
         return f" ({self.help})" if self.help else ""
 
 
+DEVICE_CHOICES = ("auto", "cuda", "mps", "cpu")
+
+# The parameters every notebook has: which preset the values came from, the seed, and the device.
+RUN_PARAMETERS = {
+    "preset": Param(str, help="name of the preset these values come from"),
+    "seed": Param(int, low=0),
+    "device": Param(str, choices=DEVICE_CHOICES, help='"auto" picks cuda, then mps, then cpu'),
+}
+
+
 def _is_instance(value: Any, kind: type) -> bool:
     if kind is float:
         return isinstance(value, (int, float)) and not isinstance(value, bool)

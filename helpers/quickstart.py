@@ -13,9 +13,8 @@ import torch
 
 from . import attacks, metrics
 from .art_compat import keep_dtype
-from .device import DEVICE_CHOICES
 from .models import SmallCNN
-from .params import Param
+from .params import RUN_PARAMETERS, Param
 from .training import fit_or_load, predict
 
 STUDY = "quickstart"
@@ -23,9 +22,7 @@ TITLE = "Quickstart: attacking and defending an MNIST CNN"
 ATTACK_NAMES = ("fgsm", "pgd")
 
 PARAMETERS = {
-    "preset": Param(str, help="name of the preset these values come from"),
-    "seed": Param(int, low=0),
-    "device": Param(str, choices=DEVICE_CHOICES),
+    **RUN_PARAMETERS,
     "train_size": Param(int, low=100, high=60_000, help="training digits"),
     "test_size": Param(int, low=100, high=10_000, help="test digits for clean accuracy"),
     "epochs": Param(int, low=1, high=100),

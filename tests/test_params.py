@@ -51,3 +51,11 @@ def test_unknown_name_lists_valid_ones_and_missing_is_reported():
     del values["lr"]
     with pytest.raises(ParameterError, match="missing parameter"):
         check_parameters(values, SCHEMA)
+
+
+def test_every_study_declares_the_run_parameters():
+    from helpers.params import RUN_PARAMETERS
+
+    for module in ("quickstart", "histology_defense.study", "cifar_robust.study", "mnist_detection.study", "gan_attacker.study"):
+        schema = __import__(f"helpers.{module}", fromlist=["PARAMETERS"]).PARAMETERS
+        assert all(schema[name] is spec for name, spec in RUN_PARAMETERS.items()), module

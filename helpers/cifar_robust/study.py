@@ -11,8 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..device import DEVICE_CHOICES
-from ..params import Param
+from ..params import RUN_PARAMETERS, Param
 from . import adversarial_training as at
 from . import denoiser as dae
 from . import pcl as pcl_module
@@ -23,9 +22,7 @@ STUDY = "cifar_robust_training"
 TITLE = "Robust training on CIFAR-10: MobileNetV3 with adversarial training, a denoising autoencoder and prototype conformity"
 
 PARAMETERS = {
-    "preset": Param(str, help="name of the preset these values come from"),
-    "seed": Param(int, low=0),
-    "device": Param(str, choices=DEVICE_CHOICES),
+    **RUN_PARAMETERS,
     "train_size": Param(int, low=100, high=50_000, help="training images (offline copy: at most 20,000)"),
     "test_size": Param(int, low=20, high=10_000, help="test images the attacks run on"),
     "width": Param(float, low=0.1, high=2.0, help="MobileNetV3 width multiplier (1.0 = the original)"),

@@ -9,8 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from ..device import DEVICE_CHOICES
-from ..params import Param, ParameterError
+from ..params import RUN_PARAMETERS, Param, ParameterError
 from .networks import OUTPUT_MODES
 from .ensemble import ensemble_rows, train_ensemble_attacker
 from .training import MODES, AttackerRun, train_alternating, train_classifier, train_consecutive
@@ -20,9 +19,7 @@ TITLE = "A generative attacker network against MNIST classifiers"
 STUDY_INTENSITIES = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64)
 
 PARAMETERS = {
-    "preset": Param(str, help="name of the preset these values come from"),
-    "seed": Param(int, low=0),
-    "device": Param(str, choices=DEVICE_CHOICES),
+    **RUN_PARAMETERS,
     "train_size": Param(int, low=100, high=60_000, help="training digits (classifiers and attacker)"),
     "test_size": Param(int, low=100, high=10_000, help="test digits evaluated after every epoch"),
     "attacker_train_size": Param(int, low=32, high=60_000, help="training digits the attacker (and the alternating C1 and C2) trains on, a stratified subset of train_size"),

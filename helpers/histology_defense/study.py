@@ -11,8 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..data.histology import GROUPS
-from ..device import DEVICE_CHOICES
-from ..params import Param, ParameterError
+from ..params import RUN_PARAMETERS, Param, ParameterError
 from . import postprocessors as post_mod
 from . import preprocessors as pre_mod
 from .adversarial_set import DefenseSet, score
@@ -36,9 +35,7 @@ class MappingParam(Param):
 
 
 PARAMETERS = {
-    "preset": Param(str, help="name of the preset these values come from"),
-    "seed": Param(int, low=0),
-    "device": Param(str, choices=DEVICE_CHOICES),
+    **RUN_PARAMETERS,
     # data and model
     "images_dir": Param(str, help="kather2016, kather2019, kather2019-100k, or a path to a class-per-folder tree of tiles"),
     "mapping": MappingParam(dict, help="{folder: group} overriding the built-in class-to-group tables; {} for none"),

@@ -14,8 +14,7 @@ import numpy as np
 import torch
 
 from .. import attacks, metrics
-from ..device import DEVICE_CHOICES
-from ..params import Param
+from ..params import RUN_PARAMETERS, Param
 from . import detector
 from .adaptive import adaptive_attack
 
@@ -25,9 +24,7 @@ ATTACK_NAMES = ("fgsm", "bim", "jsma")
 CROPS = 5
 
 PARAMETERS = {
-    "preset": Param(str, help="name of the preset these values come from"),
-    "seed": Param(int, low=0),
-    "device": Param(str, choices=DEVICE_CHOICES),
+    **RUN_PARAMETERS,
     "train_size": Param(int, low=500, high=60_000, help="training digits"),
     "test_size": Param(int, low=100, high=10_000, help="test digits the mixed sets are drawn from"),
     "epochs": Param(int, low=1, high=100),
