@@ -11,6 +11,10 @@ from __future__ import annotations
 
 def import_tensorflow():
     """Return the ``tensorflow`` module, imported after torchvision (see the module docstring)."""
+    import os
+
+    # TensorFlow's C++ start-up lines (oneDNN, CPU features) would land in every report's output.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         import torchvision  # noqa: F401  (import order matters, see above)
     except ImportError:
@@ -18,3 +22,12 @@ def import_tensorflow():
     import tensorflow
 
     return tensorflow
+
+
+def describe_tensorflow_device() -> str:
+    """``GPU (1)`` or ``cpu (2 cores)``: what TensorFlow will run on."""
+    import os
+
+    tf = import_tensorflow()
+    gpus = tf.config.list_physical_devices("GPU")
+    return f"GPU ({len(gpus)})" if gpus else f"cpu ({os.cpu_count()} cores)"

@@ -1,4 +1,5 @@
-"""One figure style for every study; figures show inline and are saved as PNG beside the report."""
+"""One figure style for every study; figures show inline and are saved beside the report as PNG
+(for the HTML reports) and SVG (vector, for papers)."""
 from __future__ import annotations
 
 from typing import Mapping, Sequence
@@ -32,14 +33,19 @@ def use_style() -> None:
     plt.rcParams.update(STYLE)
 
 
+FIGURE_FORMATS = ("png", "svg")
+
+
 def save_figure(fig: plt.Figure, name: str, study: str) -> None:
-    """Save ``fig`` as ``<report dir>/<name>.png``; the figure stays open, so the notebook shows it.
+    """Save ``fig`` as ``<report dir>/<name>.png`` and ``.svg``; the figure stays open, so the notebook shows it.
 
     Returns nothing, so that a notebook cell ending with this call shows the figure and no path.
     """
     if not name or "/" in name or name.startswith("."):
         raise ValueError(f"figure name must be a plain file stem, got {name!r}")
-    fig.savefig(report_dir(study) / f"{name}.png")
+    folder = report_dir(study)
+    for extension in FIGURE_FORMATS:
+        fig.savefig(folder / f"{name}.{extension}")
 
 
 def plot_accuracy_vs_epsilon(

@@ -10,9 +10,10 @@ import datetime as _dt
 import json
 import time
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 from .cache import atomic_write_text, library_versions
+from .headline import Metric, as_records, from_records
 from .paths import report_dir
 
 
@@ -53,47 +54,34 @@ def write_metrics(
     title: str,
     preset: str,
     parameters: Mapping[str, Any],
-    headline: Mapping[str, Any],
+    headline: Iterable[Metric] | Mapping[str, Any],
     timer: StageTimer,
     device: str,
     frameworks: tuple[str, ...] = ("torch",),
     extra: Mapping[str, Any] | None = None,
+    key_figure: str | None = None,
 ) -> Path:
-    """Write ``<report dir>/metrics.json`` atomically and return its path."""
+    """Write ``<report dir>/metrics.json`` atomically and return its path.
+
+    ``headline`` is a list of ``helpers.headline.Metric`` (a plain ``{name: value}`` mapping is
+    accepted and stored with the names as keys and labels).
+    """
+    metrics = from_records(dict(headline)) if isinstance(headline, Mapping) else list(headline)
     record = {
         "study": study,
         "title": title,
         "preset": preset,
         "parameters": _plain(parameters),
-        "headline": _plain(headline),
+        "headline": _plain(as_records(metrics)),
         "stage_seconds": dict(timer.seconds),
         "wall_seconds": timer.wall_seconds,
         "device": device,
         "versions": library_versions(frameworks),
         "finished_at": _dt.datetime.now().isoformat(timespec="seconds"),
+        "key_figure": key_figure,
     }
     if extra:
         record["extra"] = _plain(extra)
     path = report_dir(study) / "metrics.json"
     atomic_write_text(path, json.dumps(record, indent=2, allow_nan=True))
     return path
-
-
-def format_headline(headline: Mapping[str, Any]) -> str:
-    """Headline metrics as aligned lines, accuracies (fractions) shown as percentages."""
-    from .report_index import format_value
-
-    width = max((len(k) for k in headline), default=0)
-    return "\n".join(f"{key:<{width}}  {format_value(value, 60, name=key)}" for key, value in headline.items())
-
-
-def show_metrics(path: Path) -> None:
-    """Show a written ``metrics.json`` in the notebook: the headline as a table, then the whole record."""
-    from IPython.display import Markdown, display
-
-    from .report_index import format_value
-
-    record = json.loads(Path(path).read_text())
-    rows = "\n".join(f"| {k} | {format_value(v, 60, name=k)} |" for k, v in record["headline"].items())
-    display(Markdown(f"**Headline ({record['preset']} preset)**\n\n| metric | value |\n|---|---|\n{rows}"))
-    display(Markdown(f"`{path}`:\n\n```json\n{json.dumps(record, indent=2)}\n```"))

@@ -5,7 +5,7 @@ import json
 
 import yaml
 
-from helpers.cifar_robust import study
+from helpers.studies.cifar_robust_training import study
 from helpers.params import check_parameters
 from helpers.paths import notebooks_dir
 

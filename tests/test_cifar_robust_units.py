@@ -1,4 +1,4 @@
-"""Unit tests of the CIFAR-10 robust-training study's building blocks (helpers.cifar_robust)."""
+"""Unit tests of the CIFAR-10 robust-training study's building blocks (helpers.studies.cifar_robust_training)."""
 from __future__ import annotations
 
 import pytest
@@ -6,10 +6,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from helpers.cifar_robust import adversarial_training as at
-from helpers.cifar_robust import denoiser as dae
-from helpers.cifar_robust import pcl
-from helpers.cifar_robust.model import CifarMobileNetV3
+from helpers.studies.cifar_robust_training import adversarial_training as at
+from helpers.studies.cifar_robust_training import denoiser as dae
+from helpers.studies.cifar_robust_training import pcl
+from helpers.studies.cifar_robust_training.model import CifarMobileNetV3
 
 
 def test_mobilenet_takes_32x32_and_gives_logits_and_features():

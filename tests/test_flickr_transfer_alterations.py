@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers.flickr_transfer import alterations, export, study
-from helpers.flickr_transfer.evaluation import AttackSweep
+from helpers.studies.flickr_transfer_attacks import alterations, export, study
+from helpers.studies.flickr_transfer_attacks.evaluation import AttackSweep
 from helpers.metrics import ssim
 
 

@@ -19,8 +19,8 @@ from urllib.parse import parse_qs
 import pytest
 from PIL import Image, ImageOps
 
-from helpers.flickr_transfer import flickr_builder, study
-from helpers.flickr_transfer.flickr_builder import (
+from helpers.studies.flickr_transfer_attacks import flickr_builder, study
+from helpers.studies.flickr_transfer_attacks.flickr_builder import (
     KEY_ENV,
     MANIFEST_FIELDS,
     REUSE_LICENSES,

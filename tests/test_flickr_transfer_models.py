@@ -10,8 +10,8 @@ from helpers.paths import data_root
 tf = import_tensorflow()
 import keras  # noqa: E402  (after TensorFlow, which comes after torchvision)
 
-from helpers.flickr_transfer import backbones, evaluation, study  # noqa: E402
-from helpers.flickr_transfer.backbones import TransferModel, WeightsUnavailableError  # noqa: E402
+from helpers.studies.flickr_transfer_attacks import backbones, evaluation, study  # noqa: E402
+from helpers.studies.flickr_transfer_attacks.backbones import TransferModel, WeightsUnavailableError  # noqa: E402
 
 MOBILENET_FILE = data_root() / "weights" / "mobilenet_v1_0.75_224" / "mobilenet_7_5_224_tf.h5"
 needs_mobilenet = pytest.mark.skipif(not MOBILENET_FILE.is_file(), reason="MobileNet 0.75 weights not under ADVLAB_DATA")

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from helpers.gan_attacker.networks import Attacker, Classifier, frozen
+from helpers.studies.gan_attacker.networks import Attacker, Classifier, frozen
 
 
 def test_classifier_returns_logits_for_mnist_batches():

@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers.gan_attacker import study
+from helpers.studies.gan_attacker import study
 from helpers.params import ParameterError
-from helpers.studies import find_study
+from helpers.runner.catalog import find_study
 
 PRESETS = Path(__file__).resolve().parents[1] / "notebooks" / "presets" / "gan_attacker"
 

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from conftest import needs_mnist
-from helpers.gan_attacker.networks import Attacker, Classifier
-from helpers.gan_attacker.training import attacker_step, classifier_step, evaluate_networks, train_attacker
+from helpers.studies.gan_attacker.networks import Attacker, Classifier
+from helpers.studies.gan_attacker.training import attacker_step, classifier_step, evaluate_networks, train_attacker
 from helpers.training import fit
 
 

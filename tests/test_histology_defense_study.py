@@ -1,4 +1,4 @@
-"""helpers.histology_defense.study: data loading rules (images_dir, mapping, min_tiles) on the offline tiles."""
+"""helpers.studies.histology_defense.study: data loading rules (images_dir, mapping, min_tiles) on the offline tiles."""
 from __future__ import annotations
 
 import os
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers.histology_defense import study
+from helpers.studies.histology_defense import study
 from helpers.paths import DataMissingError
 
 SAMPLE = Path(os.environ.get("ADVLAB_DATA", "")) / "histology"

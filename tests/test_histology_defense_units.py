@@ -1,4 +1,4 @@
-"""Unit tests for helpers.histology_defense: pre-processors, the coarse-to-fine search, LightGBM as a
+"""Unit tests for helpers.studies.histology_defense: pre-processors, the coarse-to-fine search, LightGBM as a
 post-processor, tile-grouped splits, the harmonic-mean objective and loading a user's model file."""
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from helpers.histology_defense import postprocessors as post
-from helpers.histology_defense import preprocessors as pre
-from helpers.histology_defense.adversarial_set import AttackConfig, DefenseSet, attack_mix, build_defense_set, score
-from helpers.histology_defense.model import HistologyCNN, ModelFileError, load_model
-from helpers.histology_defense.study import PARAMETERS, MappingParam, check_combinations
+from helpers.studies.histology_defense import postprocessors as post
+from helpers.studies.histology_defense import preprocessors as pre
+from helpers.studies.histology_defense.adversarial_set import AttackConfig, DefenseSet, attack_mix, build_defense_set, score
+from helpers.studies.histology_defense.model import HistologyCNN, ModelFileError, load_model
+from helpers.studies.histology_defense.study import PARAMETERS, MappingParam, check_combinations
 from helpers.params import ParameterError
 
 

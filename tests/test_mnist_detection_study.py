@@ -6,8 +6,8 @@ import torch
 
 from conftest import needs_mnist
 from helpers import attacks
-from helpers.mnist_detection import study
-from helpers.mnist_detection.model import DropoutLeNet
+from helpers.studies.mnist_uncertainty_detection import study
+from helpers.studies.mnist_uncertainty_detection.model import DropoutLeNet
 from helpers.training import fit
 
 PARAMS = {"seed": 0, "batch_size": 100, "fgsm_eps": 0.3, "mc_passes": 20, "crop_size": 24, "adaptive_eps": 0.2,

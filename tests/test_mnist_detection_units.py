@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from helpers.mnist_detection import crops, detector, thresholds
-from helpers.mnist_detection.model import DropoutLeNet
-from helpers.mnist_detection.uncertainty import head_samples, mc_predict, uncertainty_of
+from helpers.studies.mnist_uncertainty_detection import crops, detector, thresholds
+from helpers.studies.mnist_uncertainty_detection.model import DropoutLeNet
+from helpers.studies.mnist_uncertainty_detection.uncertainty import head_samples, mc_predict, uncertainty_of
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers import run
-from helpers.studies import list_studies, prepare_notebook
+from helpers.runner import run
+from helpers.runner.catalog import list_studies, prepare_notebook
 
 STUDIES = list_studies()
 

@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 
 from helpers import paths, plots, tables
-from helpers.results import StageTimer, format_headline, show_metrics, write_metrics
+from helpers.headline import Reference, metric
+from helpers.notebook import headline_markdown, show_headline
+from helpers.results import StageTimer, write_metrics
 
 
 def test_figures_are_saved_as_png_in_the_report_folder():
@@ -46,19 +48,32 @@ def test_write_metrics_records_everything_the_index_needs():
     with timer.stage("train"):
         pass
     path = write_metrics("demo", title="Demo", preset="smoke", parameters={"eps": (0.1, 0.2)},
-                         headline={"clean accuracy": np.float32(0.5)}, timer=timer, device="cpu")
+                         headline=[metric("clean_accuracy", "clean accuracy", np.float32(0.5), unit="%")],
+                         timer=timer, device="cpu")
     record = json.loads(path.read_text())
     assert record["study"] == "demo" and record["preset"] == "smoke"
-    assert record["headline"] == {"clean accuracy": 0.5}
+    assert record["headline"][0]["key"] == "clean_accuracy" and record["headline"][0]["value"] == 50.0
     assert record["parameters"] == {"eps": [0.1, 0.2]}
     assert "train" in record["stage_seconds"] and record["wall_seconds"] >= 0
     assert record["versions"]["torch"]
-    show_metrics(path)  # renders without a kernel too (IPython prints the Markdown object)
+    show_headline([], preset="smoke")  # renders without a kernel too (IPython prints the Markdown object)
 
 
-def test_format_headline_and_markdown_table():
-    text = format_headline({"clean accuracy": 0.975, "model from cache": False})
-    assert "97.5%" in text and "False" in text
+def test_headline_sets_the_study_value_beside_ours_and_judges_it():
+    reference = {"pgd_accuracy": Reference(3.24, "Table 2", tolerance=2.0)}
+    close = metric("pgd_accuracy", "PGD accuracy", 0.04, unit="%", reference=reference, eps=0.03)
+    far = metric("pgd_accuracy", "PGD accuracy", 0.40, unit="%", reference=reference)
+    plain = metric("model_from_cache", "model from cache", False)
+    assert close.value == 4.0 and close.study == 3.24 and close.reproduced is True
+    assert far.reproduced is False and plain.reproduced is None
+    text = headline_markdown([close, far, plain])
+    assert "| PGD accuracy (eps 0.03) | 4.0% | 3.2% | Table 2 | reproduced |" in text
+    assert "not reproduced" in text and "| model from cache | no |" in text
+    with pytest.raises(ValueError):
+        metric("PGD accuracy at eps=0.3", "x", 0.1)  # parameter values belong in the detail
+
+
+def test_markdown_table():
     table = tables.markdown_table([["0.1", 0.5, 3]], ["eps", "acc", "n"])
     assert table.splitlines()[2] == "| 0.1 | 50.0% | 3 |"
     with pytest.raises(ValueError):

@@ -9,8 +9,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from helpers import paths, run
-from helpers.report_index import collect_rows, format_seconds, format_value, write_index
+from helpers import paths
+from helpers.runner import run
+from helpers.runner.index import collect_rows, format_seconds, format_value, write_index
 
 GOOD_PARAMS = 'preset = "default"\nepochs = 2\neps = [0.1]\nwidth = 8\n'
 BAD_PARAMS = 'preset = "default"\nepochs = 2\neps = [0.1]\nseed = 0\n'

@@ -6,7 +6,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from helpers.studies import (
+from helpers.runner.catalog import (
     UnknownNameError,
     build_parameters,
     find_study,

@@ -1,0 +1,119 @@
+"""Headline metrics: the few numbers a study run stands for, each beside the source study's value.
+
+A ``Metric`` has a stable ``key`` (the same at every preset and seed, so runs can be compared and
+aggregated; parameter values such as the budget go into ``detail``, never into the key), a human
+``label``, a ``unit`` and, where the source study reports the same quantity, the study's value with
+where in the study it comes from. Accuracies are reported in percent (``unit="%"``), as studies print them.
+
+    >>> reference = {"pgd_accuracy": Reference(3.24, "Table 2, natural model", tolerance=5)}
+    >>> m = metric("pgd_accuracy", "PGD accuracy", 0.031, unit="%", reference=reference, eps=8 / 255)
+    >>> m.value, m.study, m.reproduced
+    (3.1, 3.24, True)
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterable, Mapping
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A number the source study reports, in the unit of the matching metric.
+
+    ``tolerance`` is how far ours may be from it (same unit) and still count as reproduced; ``source``
+    says where the study gives it (table, figure, section).
+    """
+
+    value: float
+    source: str
+    tolerance: float = 5.0
+    note: str = ""
+
+
+@dataclass
+class Metric:
+    key: str
+    label: str
+    value: Any
+    unit: str = ""
+    study: float | None = None
+    study_source: str = ""
+    tolerance: float | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def reproduced(self) -> bool | None:
+        """Whether ours is within the tolerance of the study's value; None when there is nothing to compare."""
+        if self.study is None or self.tolerance is None or not _is_number(self.value):
+            return None
+        return abs(float(self.value) - float(self.study)) <= self.tolerance
+
+    def as_dict(self) -> dict[str, Any]:
+        record = asdict(self)
+        record["reproduced"] = self.reproduced
+        return record
+
+    @classmethod
+    def from_dict(cls, record: Mapping[str, Any]) -> "Metric":
+        names = {"key", "label", "value", "unit", "study", "study_source", "tolerance", "detail"}
+        return cls(**{k: v for k, v in record.items() if k in names})
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def metric(
+    key: str,
+    label: str,
+    value: Any,
+    *,
+    unit: str = "",
+    reference: Mapping[str, Reference] | None = None,
+    **detail: Any,
+) -> Metric:
+    """A headline metric; with ``unit="%"`` a fraction in [0, 1] is stored as a percentage.
+
+    ``reference`` is the study's ``REFERENCE`` mapping: the entry under ``key``, if any, becomes the
+    study's value beside ours. Keyword arguments are the metric's metadata (budget, steps, sizes).
+    """
+    if not key.isidentifier():
+        raise ValueError(f"metric key must be a plain identifier (values belong in the detail), got {key!r}")
+    if unit == "%" and _is_number(value):
+        value = round(100.0 * float(value), 4)
+    elif hasattr(value, "item") and callable(value.item):
+        value = value.item()
+    ref = (reference or {}).get(key)
+    return Metric(
+        key, label, value, unit,
+        study=ref.value if ref else None,
+        study_source=ref.source if ref else "",
+        tolerance=ref.tolerance if ref else None,
+        detail={k: (v.item() if hasattr(v, "item") else v) for k, v in detail.items()},
+    )
+
+
+def as_records(metrics: Iterable[Metric]) -> list[dict[str, Any]]:
+    """Metrics as JSON-ready dicts; duplicate keys are an error (a key names one quantity)."""
+    records, seen = [], set()
+    for m in metrics:
+        if m.key in seen:
+            raise ValueError(f"headline metric {m.key!r} given twice")
+        seen.add(m.key)
+        records.append(m.as_dict())
+    return records
+
+
+def from_records(records: Any) -> list[Metric]:
+    """Metrics read back from ``metrics.json``; an older ``{name: value}`` headline is read too."""
+    if isinstance(records, Mapping):
+        return [Metric(key=str(k), label=str(k), value=v) for k, v in records.items()]
+    if not isinstance(records, list):
+        return []
+    return [Metric.from_dict(r) for r in records if isinstance(r, Mapping) and "key" in r]
+
+
+def verdict(m: Metric) -> str:
+    """"reproduced", "not reproduced" or "" (no study value to compare with)."""
+    return {True: "reproduced", False: "not reproduced", None: ""}[m.reproduced]

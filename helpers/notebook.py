@@ -1,0 +1,119 @@
+"""The lifecycle every study notebook opens and closes.
+
+    from helpers.notebook import open_run
+    run = open_run("quickstart", globals())   # right after the parameters cell
+    with run.stage("train"):
+        ...
+    run.close(report.headline(...))            # last cell
+
+``open_run`` checks the parameters against the study's schema and cross-parameter checks, seeds every
+framework, picks the device and starts the stage timer. ``close`` writes ``metrics.json`` beside the
+report and shows the headline: each metric with its label and unit, beside the source study's value.
+"""
+from __future__ import annotations
+
+import contextlib
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping
+
+from helpers.headline import Metric, verdict
+from helpers.formatting import format_number
+from helpers.params import check_parameters
+from helpers.progress import announce
+from helpers.results import StageTimer, write_metrics
+
+
+@dataclass
+class StudyRun:
+    """One execution of a study notebook: its checked parameters, device and stage timer."""
+
+    study: str
+    title: str
+    params: dict[str, Any]
+    device: Any  # a torch.device, or None for TensorFlow studies
+    device_description: str
+    frameworks: tuple[str, ...] = ("torch",)
+    key_figure: str | None = None
+    timer: StageTimer = field(default_factory=StageTimer)
+    metrics_path: Path | None = None
+
+    @contextlib.contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        """Time a stage (``metrics.json`` records it) and announce it on the batch runner's terminal."""
+        announce(f"{self.study}: {name}")
+        with self.timer.stage(name):
+            yield
+
+    def save(self, fig, name: str) -> None:
+        """Save a figure beside the report (PNG and SVG); the figure still shows in the notebook."""
+        from helpers.plots import save_figure
+
+        save_figure(fig, name, self.study)
+
+    def close(self, headline: Iterable[Metric], extra: Mapping[str, Any] | None = None) -> None:
+        """Write ``metrics.json`` and show the headline table with the study's values beside ours."""
+        metrics = list(headline)
+        self.metrics_path = write_metrics(
+            self.study, title=self.title, preset=self.params.get("preset", ""), parameters=self.params,
+            headline=metrics, timer=self.timer, device=self.device_description, frameworks=self.frameworks,
+            extra=extra, key_figure=self.key_figure,
+        )
+        announce(f"{self.study}: done in {self.timer.wall_seconds:.0f} s")
+        show_headline(metrics, preset=self.params.get("preset", ""), where=self.metrics_path.name)
+
+
+def headline_markdown(metrics: Iterable[Metric]) -> str:
+    """The headline as a Markdown table: metric, ours, the study's value, where the study says so, verdict."""
+    lines = ["| metric | this run | study | where in the study | |", "|---|---|---|---|---|"]
+    for m in metrics:
+        setting = ", ".join(f"{k} {v}" for k, v in m.detail.items())
+        label = f"{m.label} ({setting})" if setting else m.label
+        study = format_number(m.study, m.unit) if m.study is not None else ""
+        lines.append(f"| {label} | {format_number(m.value, m.unit)} | {study} | {m.study_source} | {verdict(m)} |")
+    return "\n".join(lines)
+
+
+def show_headline(metrics: Iterable[Metric], *, preset: str = "", where: str = "metrics.json") -> None:
+    from IPython.display import Markdown, display
+
+    title = f"**Headline ({preset} preset)**" if preset else "**Headline**"
+    display(Markdown(
+        f"{title}\n\n{headline_markdown(metrics)}\n\n"
+        f"`{where}` beside this report also holds the parameters, the time per stage and the library versions."
+    ))
+
+
+def _device(params: Mapping[str, Any], frameworks: tuple[str, ...]) -> tuple[Any, str]:
+    if "tensorflow" in frameworks:
+        from helpers.frameworks import describe_tensorflow_device
+
+        return None, describe_tensorflow_device()
+    from helpers.device import describe_device, pick_device
+
+    device = pick_device(params.get("device", "auto"))
+    return device, describe_device(device)
+
+
+def open_run(study: str, namespace: Mapping[str, Any]) -> StudyRun:
+    """Start a run of ``helpers.studies.<study>`` with the parameters defined in ``namespace`` (``globals()``)."""
+    parameters = importlib.import_module(f"helpers.studies.{study}.parameters")
+    definition = importlib.import_module(f"helpers.studies.{study}.study")
+    figures = importlib.import_module(f"helpers.studies.{study}.figures")
+    params = check_parameters(namespace, parameters.PARAMETERS)
+    parameters.check_combinations(params)
+    frameworks = tuple(getattr(definition, "FRAMEWORKS", ("torch",)))
+
+    from helpers.device import seed_everything
+
+    if "tensorflow" in frameworks:
+        from helpers.frameworks import import_tensorflow
+
+        import_tensorflow()
+    seed_everything(params["seed"], tensorflow="tensorflow" in frameworks)
+    device, description = _device(params, frameworks)
+    run = StudyRun(definition.STUDY, definition.TITLE, params, device, description, frameworks, figures.KEY_FIGURE)
+    announce(f"{run.study}: preset {params.get('preset')}, seed {params['seed']}, {description}")
+    print(f"{run.title}\npreset {params.get('preset')} · seed {params['seed']} · device {description}")
+    return run

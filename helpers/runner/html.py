@@ -1,0 +1,82 @@
+"""HTML reports of an executed notebook: clean, offline, in two versions.
+
+- ``<study>.html``: the whole executed notebook (code and outputs), for people who want to see how;
+- ``<study>.reader.html``: the same without input cells, for people who want the findings.
+
+Both use JupyterLab's look through the ``advlab`` template (``templates/advlab``), which loads
+nothing from a network, and embed figures as base64. Before export, ``clean_notebook`` removes what
+a reader must not meet: progress bars and known framework noise on stderr (the batch runner already
+sends progress to its terminal; this is the safety net for libraries that print on their own).
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+READER_SUFFIX = ".reader.html"
+
+# Whole stderr lines that are noise in a report, whoever printed them.
+_NOISE_LINES = [
+    re.compile(r"TqdmWarning: IProgress not found"),
+    re.compile(r"^\s*from \.autonotebook import tqdm as notebook_tqdm\s*$"),
+    re.compile(r"^\s*\S*\s*\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWE] (tensorflow|external)/"),  # TF C++ logs
+    re.compile(r"oneDNN custom operations are on"),
+    re.compile(r"Kernel is running over TCP without encryption"),
+    re.compile(r"^\s*WARNING: All log messages before absl::InitializeLog"),
+]
+# A tqdm-style bar: "desc:  40%|####      | 4/10 [00:01<00:02, 3.2it/s]"
+PROGRESS_BAR = re.compile(r"\d+%\|.*\|\s*\d+/\d+|\|\s*\d+/\d+ \[\d")
+
+
+def clean_stderr(text: str) -> str:
+    """``text`` without progress redraws and noise lines (carriage-return updates keep their last state)."""
+    kept = []
+    for line in text.split("\n"):
+        line = line.rsplit("\r", 1)[-1] if "\r" in line else line
+        if PROGRESS_BAR.search(line) or any(p.search(line) for p in _NOISE_LINES):
+            continue
+        kept.append(line)
+    cleaned = "\n".join(kept)
+    return cleaned if cleaned.strip() else ""
+
+
+def clean_notebook(nb) -> int:
+    """Remove progress and noise from every stderr output of ``nb`` in place; returns how many outputs changed."""
+    changed = 0
+    for cell in nb.cells:
+        outputs = []
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream" and output.get("name") == "stderr":
+                text = output.get("text", "")
+                text = "".join(text) if isinstance(text, list) else text
+                cleaned = clean_stderr(text)
+                if cleaned != text:
+                    changed += 1
+                if not cleaned:
+                    continue
+                output["text"] = cleaned
+            outputs.append(output)
+        if "outputs" in cell:
+            cell["outputs"] = outputs
+    return changed
+
+
+def export_reports(notebook: Path, target: Path, title: str, resources_dir: Path) -> tuple[Path, Path]:
+    """Clean the executed notebook in place, then write ``target`` (full) and its reader's version."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    nb = nbformat.read(notebook, as_version=4)
+    if clean_notebook(nb):
+        nbformat.write(nb, notebook)
+    resources = {"metadata": {"name": title, "path": str(resources_dir)}}
+    reader = target.with_name(target.name.removesuffix(".html") + READER_SUFFIX)
+    for path, hide_code in ((target, False), (reader, True)):
+        exporter = HTMLExporter(
+            template_name="advlab", extra_template_basedirs=[str(TEMPLATES)], embed_images=True,
+            exclude_input=hide_code, exclude_input_prompt=hide_code, exclude_output_prompt=hide_code,
+        )
+        body, _ = exporter.from_notebook_node(nb, resources=dict(resources))
+        path.write_text(body, encoding="utf-8")
+    return target, reader

@@ -1,0 +1,430 @@
+"""The batch runner: execute study notebooks with papermill and publish HTML reports.
+
+    python -m helpers.run                         # every study, default preset
+    python -m helpers.run quickstart --preset smoke -p epochs=1 -p "eps=[0.1,0.2]"
+    python -m helpers.run --list                  # studies, presets (and parameters of named studies)
+
+Each study runs in a staging folder ``reports/<study>.partial/`` (``ADVLAB_REPORT_DIR`` points the
+notebook there), which holds the executed ``<study>.ipynb``, a self-contained ``<study>.html``,
+the notebook's figures and ``metrics.json``, and ``run.json`` (status, preset, wall time, error).
+When the run is over, failed or not, the staging folder replaces ``reports/<study>/``, so an
+interrupted run never leaves a half-written report and no stale metrics survive a failed run.
+Finally ``reports/index.html`` is rebuilt from every report folder present.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from helpers import paths
+from helpers.formatting import format_number, format_seconds
+from helpers.headline import from_records
+from helpers.progress import PROGRESS_FILE_ENV
+from helpers.runner.html import READER_SUFFIX, export_reports
+from helpers.runner.index import write_index
+from helpers.runner.relay import ProgressRelay
+from helpers.runner.catalog import (
+    DEFAULT_PRESET,
+    Study,
+    UnknownNameError,
+    build_parameters,
+    find_study,
+    list_studies,
+    notebook_parameters,
+    parse_overrides,
+)
+
+log = logging.getLogger(__name__)
+
+PREFERRED_KERNEL = "advlab"
+FALLBACK_KERNEL = "python3"
+STAGING_SUFFIX = ".partial"
+OLD_SUFFIX = ".old"
+
+EXAMPLES = """\
+examples:
+  python -m helpers.run                                  run every study with its default preset
+  python -m helpers.run quickstart --preset smoke        one study (id, stem 00_quickstart or number 00)
+  python -m helpers.run 00 01 --preset smoke -p epochs=1 several studies, one parameter overridden
+  python -m helpers.run quickstart -p "eps=[0.1,0.2]"    values are YAML: 3, 0.1, 1e-3, true, [a, b]
+  python -m helpers.run --list                           studies and presets
+  python -m helpers.run quickstart --list                ... and that study's parameters with defaults
+
+Reports go to $ADVLAB_REPORTS (default <repo>/reports): <study>/<study>.html, the executed
+notebook, figures, metrics.json and run.json, plus index.html over all studies. The exit status
+is 0 when every study ran, 1 when one failed, 2 for a bad study, preset or parameter name.
+"""
+
+
+# --------------------------------------------------------------------------------------------------
+# Kernel: always the interpreter running this module
+
+
+def _current_python_kernel_manager():
+    from jupyter_client import AsyncKernelManager
+
+    class CurrentInterpreterKernelManager(AsyncKernelManager):
+        """Starts Python kernels with ``sys.executable``, whatever interpreter the kernelspec names."""
+
+        @property
+        def kernel_spec(self):
+            spec = super().kernel_spec
+            if spec is not None and (spec.language or "").lower() == "python" and spec.argv:
+                if spec.argv[0] != sys.executable:
+                    spec.argv = [sys.executable, *spec.argv[1:]]
+            return spec
+
+    return CurrentInterpreterKernelManager
+
+
+def _same_environment(executable: str) -> bool:
+    """Whether a kernelspec's ``argv[0]`` is this interpreter's environment (same bin folder)."""
+    bare = {"python", f"python{sys.version_info[0]}", "python%d.%d" % sys.version_info[:2]}
+    if executable in bare:  # jupyter_client substitutes sys.executable for these
+        return True
+    found = executable if os.path.isabs(executable) else shutil.which(executable) or executable
+    # Compare folders without resolving symlinks: a venv's python links to the base interpreter.
+    return os.path.dirname(os.path.abspath(found)) == os.path.dirname(os.path.abspath(sys.executable))
+
+
+def resolve_kernel() -> tuple[str, str | None]:
+    """The kernel name to run notebooks with, and a warning when its spec names another interpreter.
+
+    "advlab" when that kernelspec is installed, else "python3". Either way the notebooks run with
+    ``sys.executable`` (see ``CurrentInterpreterKernelManager``); the warning says when the installed
+    kernelspec would have started a different interpreter (in JupyterLab, say).
+    """
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel, find_kernel_specs
+
+    name = PREFERRED_KERNEL if PREFERRED_KERNEL in find_kernel_specs() else FALLBACK_KERNEL
+    try:
+        spec = KernelSpecManager().get_kernel_spec(name)
+    except NoSuchKernel:
+        return name, f"no kernelspec {name!r} found; is ipykernel installed for {sys.executable}?"
+    if spec.argv and not _same_environment(spec.argv[0]):
+        return name, (
+            f"kernel {name!r} points at {spec.argv[0]}, not this interpreter; running the notebooks with "
+            f"{sys.executable} instead (fix: {sys.executable} -m ipykernel install --user --name {PREFERRED_KERNEL})"
+        )
+    return name, None
+
+
+@contextlib.contextmanager
+def _kernel_environment(report_dir: Path, reports_root: Path, progress_file: Path) -> Iterator[None]:
+    """Environment the kernel inherits: the staging report folder, this repo importable, inline plots,
+    progress to the runner's relay file and no TensorFlow start-up log in the outputs."""
+    saved = dict(os.environ)
+    try:
+        os.environ["ADVLAB_REPORT_DIR"] = str(report_dir)
+        os.environ["ADVLAB_REPORTS"] = str(reports_root)
+        os.environ[PROGRESS_FILE_ENV] = str(progress_file)
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        pythonpath = [str(paths.REPO_ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+        os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(pythonpath))
+        # A non-interactive MPLBACKEND (Agg in tests and CI) would keep figures out of the report.
+        os.environ.pop("MPLBACKEND", None)
+        os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")  # quiet ipykernel's debugger warning
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+# --------------------------------------------------------------------------------------------------
+# One study
+
+
+@dataclass
+class RunResult:
+    study: Study
+    preset: str
+    status: str  # "ok" or "FAILED"
+    wall_seconds: float
+    error: str = ""
+    headline: list[dict[str, Any]] = field(default_factory=list)
+    report_dir: Path | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def html(self) -> Path | None:
+        return self.report_dir / f"{self.study.id}.html" if self.report_dir else None
+
+
+def _one_line(text: str, width: int = 300) -> str:
+    line = " ".join(str(text).split())
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+def _error_page(target: Path, title: str, error: str) -> None:
+    import html
+
+    target.write_text(
+        f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title></head>'
+        f"<body><h1>{html.escape(title)}</h1><p>The notebook did not run:</p>"
+        f"<pre>{html.escape(error)}</pre></body></html>",
+        encoding="utf-8",
+    )
+
+
+def _replace_dir(staging: Path, final: Path) -> None:
+    """Move ``staging`` to ``final``, removing what was there; the old report is gone only at the end."""
+    old = final.with_name(final.name + OLD_SUFFIX)
+    if old.exists():
+        shutil.rmtree(old)
+    if final.exists():
+        os.replace(final, old)
+    os.replace(staging, final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def run_study(
+    study: Study,
+    preset: str,
+    parameters: dict[str, Any],
+    *,
+    kernel_name: str = FALLBACK_KERNEL,
+    reports_root: Path | None = None,
+) -> RunResult:
+    """Execute one study into ``<root>/<id>.partial/``, export HTML, then swap it into ``<root>/<id>/``."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    root = reports_root or paths.reports_root()
+    staging = root / f"{study.id}{STAGING_SUFFIX}"
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
+    executed = staging / f"{study.id}.ipynb"
+    page = staging / f"{study.id}.html"
+
+    started = datetime.now()
+    t0 = time.perf_counter()
+    error = ""
+    try:
+        try:
+            with ProgressRelay(sys.stderr) as relay, _kernel_environment(staging, root, relay.path):
+                papermill.execute_notebook(
+                    str(study.path),
+                    str(executed),
+                    parameters=parameters,
+                    kernel_name=kernel_name,
+                    language="python",
+                    progress_bar=False,
+                    cwd=str(study.notebooks_dir),
+                    kernel_manager_class=_current_python_kernel_manager(),
+                )
+        except PapermillExecutionError as exc:
+            error = _one_line(f"{exc.ename}: {exc.evalue}")
+        except Exception as exc:  # kernel died, timed out, would not start ...
+            error = _one_line(f"{type(exc).__name__}: {exc}")
+        wall = time.perf_counter() - t0
+
+        try:
+            if executed.exists():
+                export_reports(executed, page, study.title, study.notebooks_dir)
+            else:
+                _error_page(page, study.title, error)
+        except Exception as exc:
+            log.warning("%s: HTML export failed: %s", study.id, _one_line(f"{type(exc).__name__}: {exc}"))
+            error = error or _one_line(f"HTML export failed: {type(exc).__name__}: {exc}")
+
+        headline: list[dict[str, Any]] = []
+        metrics_path = staging / "metrics.json"
+        if metrics_path.exists():
+            try:
+                headline = [m.as_dict() for m in from_records(json.loads(metrics_path.read_text(encoding="utf-8")).get("headline"))]
+            except (OSError, ValueError, AttributeError) as exc:
+                log.warning("%s: unreadable metrics.json: %s", study.id, exc)
+        elif not error:
+            log.warning("%s: the notebook wrote no metrics.json to its report folder", study.id)
+
+        status = "FAILED" if error else "ok"
+        run_info = {
+            "study": study.id,
+            "number": study.number,
+            "title": study.title,
+            "preset": preset,
+            "status": status,
+            "error": error,
+            "wall_seconds": round(wall, 2),
+            "started_at": started.isoformat(timespec="seconds"),
+            "finished_at": datetime.now().isoformat(timespec="seconds"),
+            "parameters": parameters,
+            "kernel": kernel_name,
+            "python": sys.executable,
+            "notebook": str(study.path),
+            "html": page.name,
+            "reader_html": page.name.removesuffix(".html") + READER_SUFFIX,
+        }
+        (staging / "run.json").write_text(json.dumps(run_info, indent=2, default=str) + "\n", encoding="utf-8")
+        final = root / study.id
+        _replace_dir(staging, final)
+    finally:
+        if staging.exists():  # interrupted (or the swap failed): the previous report stays as it was
+            shutil.rmtree(staging, ignore_errors=True)
+    return RunResult(study, preset, status, wall, error, headline, final)
+
+
+# --------------------------------------------------------------------------------------------------
+# Command line
+
+
+def _abbreviate(headline: list[dict[str, Any]], width: int = 70) -> str:
+    parts = [f"{m.label} {format_number(m.value, m.unit, 16)}" for m in from_records(headline)[:3]]
+    text = ", ".join(parts)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def summary_table(results: Sequence[RunResult]) -> str:
+    rows = [("study", "preset", "status", "wall", "headline")]
+    for r in results:
+        detail = _abbreviate(r.headline) if r.ok else _one_line(r.error, 70)
+        rows.append((r.study.id, r.preset, r.status, format_seconds(r.wall_seconds), detail))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths)) + "  " + row[4] for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths) + "  " + "-" * max(8, max(len(r[4]) for r in rows)))
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _print_list(studies: Sequence[Study], chosen: Sequence[Study]) -> None:
+    width = max(len(s.id) for s in studies)
+    for s in studies:
+        print(f"{s.number}  {s.id.ljust(width)}  {s.title}  [presets: {', '.join(s.presets)}]")
+    for s in chosen:
+        print(f"\nparameters of {s.id} (default preset; override with -p name=value):")
+        params = notebook_parameters(s)
+        pw = max((len(n) for n in params), default=0)
+        for name, info in params.items():
+            print(f"  {name.ljust(pw)} = {info['default']}" + (f"  # {info['help']}" if info.get("help") else ""))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m helpers.run",
+        description="Run advlab study notebooks with papermill and write HTML reports plus reports/index.html.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "studies", nargs="*", metavar="STUDY", help="study id, notebook stem or number (default: every study)"
+    )
+    parser.add_argument(
+        "--preset",
+        default=DEFAULT_PRESET,
+        metavar="NAME",
+        help="parameter preset: 'default' (the notebook's parameters cell) or a notebooks/presets/<study>/NAME.yaml",
+    )
+    parser.add_argument(
+        "-p",
+        "--param",
+        dest="params",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one parameter (repeatable); the value is read as YAML, e.g. -p epochs=3 -p eps=[0.1,0.2]",
+    )
+    parser.add_argument(
+        "--list", action="store_true", help="list studies and presets (and the named studies' parameters), run nothing"
+    )
+    return parser
+
+
+def _display_path(path: Path) -> str:
+    """Relative to the working folder when inside it, else absolute."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
+def main(argv: Sequence[str] | None = None, *, notebooks_dir: str | Path | None = None) -> int:
+    """Command-line entry point; returns the exit status (0 ok, 1 a study failed, 2 usage error)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_intermixed_args(argv)
+    except SystemExit as exc:  # --help or a malformed command line
+        return int(exc.code or 0)
+
+    folder = Path(notebooks_dir) if notebooks_dir is not None else paths.notebooks_dir()
+    try:
+        studies = list_studies(folder)
+    except ValueError as exc:
+        return _fail(str(exc))
+    if not studies:
+        return _fail(f"no study notebooks (NN_<study>.ipynb) in {folder}")
+
+    try:
+        chosen: list[Study] = []
+        for name in args.studies:
+            study = find_study(name, folder)
+            if study not in chosen:
+                chosen.append(study)
+    except UnknownNameError as exc:
+        return _fail(str(exc))
+
+    if args.list:
+        _print_list(studies, chosen)
+        return 0
+    chosen = chosen or list(studies)
+
+    # Everything is checked before anything runs.
+    try:
+        overrides = parse_overrides(args.params)
+        plan = [(study, build_parameters(study, args.preset, overrides)) for study in chosen]
+    except (UnknownNameError, ValueError) as exc:
+        return _fail(str(exc))
+
+    kernel_name, warning = resolve_kernel()
+    if warning:
+        log.warning("warning: %s", warning)
+
+    root = paths.reports_root()
+    root.mkdir(parents=True, exist_ok=True)
+    results: list[RunResult] = []
+    try:
+        for i, (study, parameters) in enumerate(plan, 1):
+            print(f"[{i}/{len(plan)}] {study.number}_{study.id} · preset {args.preset}", flush=True)
+            result = run_study(study, args.preset, parameters, kernel_name=kernel_name, reports_root=root)
+            results.append(result)
+            where = _display_path(result.html) if result.html else ""
+            if result.ok:
+                print(f"    ok in {format_seconds(result.wall_seconds)} -> {where}", flush=True)
+            else:
+                print(f"    FAILED in {format_seconds(result.wall_seconds)}: {result.error} (see {where})", flush=True)
+    except KeyboardInterrupt:
+        print("\ninterrupted: the study being run keeps its previous report", file=sys.stderr)
+        if results:
+            print(summary_table(results))
+        write_index(root)
+        return 130
+
+    index = write_index(root)
+    print()
+    print(summary_table(results))
+    failed = [r.study.id for r in results if not r.ok]
+    print(f"\nindex: {index}")
+    if failed:
+        print(f"{len(failed)} of {len(results)} failed: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

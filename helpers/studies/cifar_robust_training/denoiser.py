@@ -1,0 +1,106 @@
+"""The denoising-autoencoder defense: Gaussian noise, then the autoencoder 0-4 times, then the classifier.
+
+The autoencoder is a small convolutional one (two stride-2 convolutions down to 8x8, two transposed
+convolutions back up, a sigmoid output in [0, 1]) trained to map ``x + N(0, sigma^2)`` back to ``x``.
+"Stacked k times" applies the same trained autoencoder k times in a row (one training, k passes); the
+input noise, when on, is drawn afresh at every forward pass, so the defended classifier is random.
+
+Two attacks on it: the plain **transfer** attack (adversarials crafted on the bare classifier, then fed
+through the defense, what the study measured) and the **adaptive** attack: PGD through the whole chain
+(noise, autoencoders, classifier), averaging the loss over ``eot`` noise draws per step (expectation
+over transformation, Athalye et al. 2018).
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from helpers.cache import cached_torch_model
+from helpers.training import fit
+from .adversarial_training import pgd
+
+
+class DenoisingAutoencoder(nn.Module):
+    def __init__(self, channels: int = 32):
+        super().__init__()
+        c = channels
+        self.encoder = nn.Sequential(
+            nn.Conv2d(3, c, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(c, c, 3, stride=2, padding=1), nn.ReLU(),
+            nn.Conv2d(c, 2 * c, 3, stride=2, padding=1), nn.ReLU(),
+        )
+        self.decoder = nn.Sequential(
+            nn.ConvTranspose2d(2 * c, c, 4, stride=2, padding=1), nn.ReLU(),
+            nn.ConvTranspose2d(c, c, 4, stride=2, padding=1), nn.ReLU(),
+            nn.Conv2d(c, 3, 3, padding=1), nn.Sigmoid(),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.encoder(x))
+
+
+def add_noise(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    return (x + sigma * torch.randn_like(x)).clamp(0, 1) if sigma > 0 else x
+
+
+class DefendedClassifier(nn.Module):
+    """``classifier(ae^layers(x + noise))``: the defense as one differentiable (and, with noise, random) model."""
+
+    def __init__(self, classifier: nn.Module, autoencoder: nn.Module | None, layers: int, noise: float = 0.0):
+        super().__init__()
+        if layers < 0 or (layers > 0 and autoencoder is None):
+            raise ValueError("layers must be >= 0 and needs an autoencoder when > 0")
+        self.classifier, self.autoencoder, self.layers, self.noise = classifier, autoencoder, layers, noise
+
+    def purify(self, x: torch.Tensor) -> torch.Tensor:
+        x = add_noise(x, self.noise)
+        for _ in range(self.layers):
+            x = self.autoencoder(x)
+        return x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.purify(x))
+
+
+def train_denoiser(data, *, sigma: float, epochs: int, batch_size: int, learning_rate: float, seed: int, device, channels: int = 32):
+    """Train the autoencoder on ``x + N(0, sigma^2) -> x`` (mean squared error) or load it; (model, history, from_cache)."""
+    torch.manual_seed(seed)
+    model = DenoisingAutoencoder(channels)
+
+    def loss_fn(net, x, _y):
+        return F.mse_loss(net(add_noise(x, sigma)), x), torch.zeros(len(x), 1, device=x.device)
+
+    def train(net):
+        return {"history": fit(net, data.x_train, data.y_train, epochs=epochs, batch_size=batch_size, lr=learning_rate,
+                               loss_fn=loss_fn, device=device, seed=seed, desc="training denoiser")}
+
+    from .model import data_parts
+
+    parts = {**data_parts(data), "sigma": sigma, "epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate,
+             "seed": seed, "channels": channels}
+    entry = cached_torch_model("cifar-robust-denoiser", model, train, parts)
+    return model.to(device).eval(), entry.meta.get("history", []), entry.from_cache
+
+
+@torch.no_grad()
+def chain_accuracy(chain: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 256, device="cpu", seed: int = 0) -> float:
+    """Accuracy of a (random) defended classifier, one noise draw per image, seeded."""
+    torch.manual_seed(seed)
+    chain.to(device).eval()
+    correct = 0
+    for i in range(0, len(x), batch_size):
+        xb, yb = x[i:i + batch_size].to(device), y[i:i + batch_size].to(device)
+        correct += (chain(xb).argmax(1) == yb).sum().item()
+    return correct / len(x)
+
+
+def adaptive_pgd(chain: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, steps: int, eot: int,
+                 batch_size: int = 128, device="cpu", seed: int = 0) -> torch.Tensor:
+    """PGD through noise, autoencoders and classifier, the loss averaged over ``eot`` noise draws per step."""
+    torch.manual_seed(seed)
+    chain.to(device).eval()
+    eot = eot if chain.noise > 0 else 1
+    out = [pgd(chain, x[i:i + batch_size].to(device), y[i:i + batch_size].to(device), eps=eps, steps=steps, eot=eot).cpu()
+           for i in range(0, len(x), batch_size)]
+    return torch.cat(out)

@@ -1,0 +1,63 @@
+"""The study's figures: accuracy versus epsilon, clean/adversarial images with predictions, and the 2-D
+projection of hidden features before and after the prototype conformity loss."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from helpers.plots import image_grid, plot_accuracy_vs_epsilon, use_style
+from helpers.training import predict
+
+
+def accuracy_vs_epsilon_figure(curves_by_model: dict[str, dict[str, dict[float, float]]]):
+    """One line per (model, attack); eps in 1/255 on the axis label."""
+    flat = {f"{model}, {attack}": points for model, curves in curves_by_model.items() for attack, points in curves.items()}
+    return plot_accuracy_vs_epsilon(flat, title="Accuracy versus budget (CIFAR-10 test subset)", chance=0.1)
+
+
+def example_grid(model, x: torch.Tensor, y: torch.Tensor, adversarials: dict[str, np.ndarray], classes, *, count: int = 8, device="cpu"):
+    """Clean images and their adversarial copies (one row per attack), captioned with the predicted class."""
+    count = min(count, len(x), *(len(a) for a in adversarials.values()))
+    rows, labels, captions, correct = [], [], [], []
+    for label, images in {"clean": x[:count].numpy(), **{k: v[:count] for k, v in adversarials.items()}}.items():
+        pred = predict(model, torch.as_tensor(images), device=device).argmax(1).numpy()
+        rows.append(images)
+        labels.append(label)
+        captions.append([classes[p] for p in pred])
+        correct.append(list(pred == y[:count].numpy()))
+    return image_grid(rows, row_labels=labels, captions=captions, correct=correct, scale=1.3,
+                      title="Natural model: clean and adversarial test images, predicted class (green right, red wrong)")
+
+
+@torch.no_grad()
+def hidden_features(model, x: torch.Tensor, *, device="cpu", batch_size: int = 256) -> np.ndarray:
+    """The hidden dense layer's output (the second PCL branch's input) for ``x``."""
+    net = getattr(model, "net", model).to(device).eval()
+    return torch.cat([net.features(x[i:i + batch_size].to(device))["hidden"].cpu() for i in range(0, len(x), batch_size)]).numpy()
+
+
+def separation(features: np.ndarray, labels: np.ndarray) -> float:
+    """Silhouette score of the classes in feature space (cosine distance; -1..1, higher = better separated)."""
+    from sklearn.metrics import silhouette_score
+
+    return float(silhouette_score(features, labels, metric="cosine"))
+
+
+def projection_figure(features_by_model: dict[str, np.ndarray], labels: np.ndarray, classes, scores: dict[str, float]):
+    """PCA of each model's hidden features to 2-D, coloured by class, side by side."""
+    import matplotlib.pyplot as plt
+    from sklearn.decomposition import PCA
+
+    use_style()
+    fig, axes = plt.subplots(1, len(features_by_model), figsize=(5 * len(features_by_model), 4.4), squeeze=False)
+    cmap = plt.get_cmap("tab10")
+    for ax, (name, feats) in zip(axes[0], features_by_model.items()):
+        xy = PCA(n_components=2, random_state=0).fit_transform(feats)
+        for c in range(len(classes)):
+            m = labels == c
+            ax.scatter(xy[m, 0], xy[m, 1], s=6, alpha=0.6, color=cmap(c), label=classes[c])
+        ax.set(title=f"{name} (silhouette {scores[name]:.3f})", xlabel="PC 1", ylabel="PC 2")
+    axes[0][-1].legend(markerscale=3, fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5))
+    fig.suptitle("Hidden dense-layer features of test images, PCA to 2-D")
+    fig.tight_layout()
+    return fig

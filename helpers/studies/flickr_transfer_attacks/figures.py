@@ -1,0 +1,132 @@
+"""The study's figures: accuracy and SSIM curves per alteration, defense curves, example grids."""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from helpers import plots
+from .alterations import ALTERATIONS
+
+__all__ = ["ALTERATIONS", "class_examples", "curves_figure", "defense_figure", "example_rows"]
+
+
+
+def _color(index: int) -> str:
+    return plots.STYLE["axes.prop_cycle"].by_key()["color"][index % 8]
+
+
+def curves_figure(
+    curves: Mapping[str, Mapping[str, Sequence[dict]]],
+    panels: Sequence[tuple[str, str, str]],
+    *,
+    titles: Mapping[str, str],
+    suptitle: str,
+) -> plt.Figure:
+    """Top row: agreement (solid) and true-label accuracy (dashed) per backbone; bottom row: mean SSIM.
+
+    ``curves[backbone][key]`` are points with level / agreement / accuracy / ssim; ``panels`` lists
+    (key, panel title, x-axis label) per column; ``titles`` maps backbones to legend names.
+    """
+    plots.use_style()
+    fig, axes = plt.subplots(2, len(panels), figsize=(3.6 * len(panels), 6.2), squeeze=False, sharex="col")
+    # Attacks keep SSIM near 1: zoom in so their differences show; alterations span [0, 1]. One range
+    # for the whole row, so panels compare at a glance.
+    shown = [p["ssim"] for per_key in curves.values() for key, _, _ in panels for p in per_key.get(key, [])]
+    lowest = min(shown, default=0.0)
+    floor = 0.0 if lowest < 0.9 else max(0.0, lowest - 0.25 * (1.0 - lowest) - 0.002)
+    for column, (key, title, xlabel) in enumerate(panels):
+        top, bottom = axes[0][column], axes[1][column]
+        ssim_drawn: list[tuple] = []
+        for index, (backbone, per_key) in enumerate(curves.items()):
+            points = per_key.get(key, [])
+            if not points:
+                continue
+            levels = [p["level"] for p in points]
+            color = _color(index)
+            name = titles.get(backbone, backbone)
+            top.plot(levels, [100 * p["agreement"] for p in points], marker="o", color=color, label=f"{name}: agreement")
+            top.plot(levels, [100 * p["accuracy"] for p in points], marker="s", linestyle="--", color=color, label=f"{name}: true label")
+            ssim_values = tuple(p["ssim"] for p in points)
+            if ssim_values not in ssim_drawn:  # model-independent alterations share one SSIM curve
+                label = name if len(ssim_drawn) or key in ("fgsm", "pgd") else "all backbones"
+                bottom.plot(levels, ssim_values, marker="o", color=color if key in ("fgsm", "pgd") else "0.3", label=label)
+                ssim_drawn.append(ssim_values)
+        top.set(title=title, ylim=(-2, 102))
+        bottom.set(xlabel=xlabel, ylim=(floor, 1.0 + 0.03 * (1.0 - floor)))
+        if key in ALTERATIONS and ALTERATIONS[key].stronger_when_lower:
+            top.invert_xaxis()  # stronger alteration to the right, as for the other panels
+        if column == 0:
+            top.set_ylabel("accuracy (%)")
+            bottom.set_ylabel("mean SSIM to original")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(4, len(labels)), bbox_to_anchor=(0.5, -0.02))
+    fig.suptitle(suptitle)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    return fig
+
+
+def defense_figure(defense: Mapping[str, Sequence[dict]], defenses: Mapping[str, int], *, titles: Mapping[str, str]) -> plt.Figure:
+    """True-label accuracy of attacked images before and after JPEG / blur, per attack and backbone."""
+    plots.use_style()
+    attacks_seen = [a for a in ("fgsm", "pgd") if any(r["attack"] == a for rows in defense.values() for r in rows)]
+    fig, axes = plt.subplots(1, len(attacks_seen), figsize=(5.2 * len(attacks_seen), 3.8), squeeze=False)
+    styles = {"attacked": "-", **{name: ls for name, ls in zip(defenses, ("--", ":", "-."))}}
+    for column, attack in enumerate(attacks_seen):
+        ax = axes[0][column]
+        for index, (backbone, rows) in enumerate(defense.items()):
+            clean = next(r for r in rows if r["attack"] == "clean")
+            chosen = [clean] + [r for r in rows if r["attack"] == attack]
+            eps = [r["epsilon"] for r in chosen]
+            name = titles.get(backbone, backbone)
+            ax.plot(eps, [100 * r["attacked_accuracy"] for r in chosen], styles["attacked"], marker="o", color=_color(index), label=f"{name}: attacked")
+            for defense_name, level in defenses.items():
+                label = ALTERATIONS[defense_name].label(level)
+                ax.plot(eps, [100 * r[f"{defense_name}_accuracy"] for r in chosen], styles[defense_name], marker="s",
+                        color=_color(index), label=f"{name}: + {label}")
+        ax.set(title=f"{attack.upper()}: recovered by JPEG / blur?", xlabel="epsilon (0 = clean images)",
+               ylabel="true-label accuracy (%)" if column == 0 else None, ylim=(-2, 102))
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(3, len(labels)), bbox_to_anchor=(0.5, -0.02))
+    fig.tight_layout(rect=(0, 0.1 + 0.04 * (len(labels) // 3), 1, 1))
+    return fig
+
+
+def example_rows(
+    clean: np.ndarray,
+    clean_predictions: np.ndarray,
+    variants: Sequence[tuple[str, np.ndarray, np.ndarray]],
+    labels: np.ndarray,
+    classes: Sequence[str],
+    *,
+    title: str,
+) -> plt.Figure:
+    """An image grid: the clean photos, then one row per (label, images, predictions) variant.
+
+    Captions are the predicted class, green when it is the true class, red otherwise.
+    """
+    short = [c.replace("_", " ")[:14] for c in classes]
+    rows = [clean] + [images for _, images, _ in variants]
+    predictions = [clean_predictions] + [p for _, _, p in variants]
+    return plots.image_grid(
+        rows,
+        row_labels=["original"] + [label for label, _, _ in variants],
+        captions=[[short[int(p)] for p in preds] for preds in predictions],
+        correct=[list(np.asarray(preds) == labels[: len(preds)]) for preds in predictions],
+        title=title,
+        scale=1.6,
+    )
+
+
+def class_examples(images: np.ndarray, classes: Sequence[str], *, title: str) -> plt.Figure:
+    """One photo per class in a row, captioned with the class name."""
+    plots.use_style()
+    fig, axes = plt.subplots(1, len(images), figsize=(1.9 * len(images), 2.3), squeeze=False)
+    for ax, image, name in zip(axes[0], images, classes):
+        ax.imshow(np.clip(image, 0, 1))
+        ax.set_title(name.replace("_", " "), fontsize=9)
+        ax.axis("off")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

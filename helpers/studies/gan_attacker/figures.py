@@ -1,0 +1,114 @@
+"""The study's figures 2 to 6, and the attacker-versus-PGD comparison, in the project's style."""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import matplotlib.ticker as mticker
+import numpy as np
+import torch
+
+from helpers import plots
+from helpers.training import predict
+from .training import AttackerRun
+
+NETWORKS = (("c1", "C1 (attacked during training)"), ("c2", "C2 (never sees attacked data: transfer)"))
+
+
+def perturbation_grid(runs: Mapping[float, AttackerRun], x: torch.Tensor, y: torch.Tensor, classifier, *, device="cpu") -> plt.Figure:
+    """Figure 2: for each intensity, A's perturbation (grey = 0, scaled to +-t) and the attacked digit,
+    captioned with the classifier's prediction (green right, red wrong)."""
+    rows, labels, captions, correct = [x.numpy()], ["clean"], [], []
+    predictions = predict(classifier, x, device=device).argmax(1).numpy()
+    captions.append([f"C1: {p}" for p in predictions])
+    correct.append(list(predictions == y.numpy()))
+    for t, run in sorted(runs.items()):
+        with torch.no_grad():
+            run.attacker.eval()
+            delta = run.attacker.perturbation(x.to(device)).cpu()
+            attacked = run.attacker(x.to(device)).cpu()
+        shown = (delta / (2 * t) + 0.5).numpy() if t > 0 else np.full_like(x.numpy(), 0.5)
+        predictions = predict(classifier, attacked, device=device).argmax(1).numpy()
+        rows += [shown, attacked.numpy()]
+        labels += [f"A(x), t={t:g}", f"x+A(x), t={t:g}"]
+        captions += [[f"|d|<={delta[i].abs().max():.2f}" for i in range(len(x))], [f"C1: {p}" for p in predictions]]
+        correct += [[True] * len(x), list(predictions == y.numpy())]
+    fig = plots.image_grid(rows, row_labels=labels, captions=captions, correct=correct,
+                           title="Perturbations (grey = 0, black/white = -t/+t) and attacked digits per intensity")
+    return fig
+
+
+def _panels(title: str, n: int = 2, width: float = 5.2):
+    plots.use_style()
+    fig, axes = plt.subplots(1, n, figsize=(width * n, 3.6), squeeze=False)
+    fig.suptitle(title, fontweight="bold")
+    return fig, axes[0]
+
+
+def curves_per_epoch(runs: Mapping[float, AttackerRun], *, metric: str = "accuracy", title: str, log: bool = False, show_clean: bool = True) -> plt.Figure:
+    """Figures 3, 4 and 5: attacked accuracy (or loss) per epoch, one line per intensity, C1 and C2 side by side.
+
+    Dotted lines in the same colour are the clean numbers (they move too in alternating mode, where C1 and
+    C2 keep training)."""
+    fig, axes = _panels(title)
+    scale = 100 if metric == "accuracy" else 1
+    for ax, (net, label) in zip(axes, NETWORKS):
+        for index, (t, run) in enumerate(sorted(runs.items())):
+            color = f"C{index}"
+            epochs = run.curve("epoch")
+            ax.plot(epochs, [scale * v for v in run.curve(f"{net}_attacked_{metric}")], marker="o", color=color, label=f"t={t:g}")
+            if show_clean and (index == 0 or run.mode == "alternating"):
+                ax.plot(epochs, [scale * v for v in run.curve(f"{net}_clean_{metric}")], linestyle=":", color=color if run.mode == "alternating" else "grey",
+                        label="clean" if run.mode != "alternating" else None)
+        ylabel = "accuracy (%)" if metric == "accuracy" else "cross-entropy"
+        ax.set(xlabel="attacker training epoch", ylabel=f"attacked {ylabel}", title=label)
+        ax.xaxis.set_major_locator(mticker.MaxNLocator(integer=True))
+        if metric == "accuracy":
+            ax.set_ylim(0, 102)
+            ax.axhline(10, color="grey", linewidth=0.8, linestyle="--")
+        if log:
+            ax.set_yscale("log")
+            low, high = ax.get_ylim()
+            if high < 10 * low:  # less than a decade: plain labels instead of "2.16 x 10^0"
+                plain = mticker.FuncFormatter(lambda value, _: f"{value:.4g}")
+                ax.yaxis.set_major_formatter(plain)
+                ax.yaxis.set_minor_formatter(plain)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def modes_compared(consecutive: Mapping[float, AttackerRun], alternating: Mapping[float, AttackerRun], intensities: Sequence[float]) -> plt.Figure:
+    """Figure 6: attacked accuracy per epoch, consecutive (solid) against alternating (dashed)."""
+    fig, axes = _panels("Consecutive (solid) and alternating (dashed) training compared")
+    for ax, (net, label) in zip(axes, NETWORKS):
+        for index, t in enumerate(intensities):
+            for runs, style in ((consecutive, "-"), (alternating, "--")):
+                run = runs[t]
+                ax.plot(run.curve("epoch"), [100 * v for v in run.curve(f"{net}_attacked_accuracy")], linestyle=style,
+                        marker="o", color=f"C{index}", label=f"t={t:g}, {run.mode}")
+        ax.set(xlabel="attacker training epoch", ylabel="attacked accuracy (%)", title=label, ylim=(0, 102))
+        ax.xaxis.set_major_locator(mticker.MaxNLocator(integer=True))
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def pgd_versus_attacker(rows: Sequence[Mapping]) -> plt.Figure:
+    """Accuracy against the L-infinity budget: PGD (white box on C1, transferred to C2) and the attacker network."""
+    curves = {
+        "PGD on C1 (white box)": {r["intensity"]: r["pgd_c1"] for r in rows},
+        "PGD transferred to C2": {r["intensity"]: r["pgd_c2"] for r in rows},
+    }
+    if all("attacker_c1" in r for r in rows):
+        curves["attacker network on C1"] = {r["intensity"]: r["attacker_c1"] for r in rows}
+        curves["attacker network transferred to C2"] = {r["intensity"]: r["attacker_c2"] for r in rows}
+    fig = plots.plot_accuracy_vs_epsilon(curves, title="Learned attacker against PGD, same budget", chance=0.1)
+    for line in fig.axes[0].get_lines():  # one colour per attack, dashed for the transfer to C2
+        label = str(line.get_label())
+        if label.startswith(("PGD", "attacker")):
+            line.set_color("C0" if label.startswith("PGD") else "C2")
+        if "C2" in label:
+            line.set_linestyle("--")
+    fig.axes[0].legend()
+    return fig

@@ -1,0 +1,65 @@
+"""The study's figures, in the project's style (saved by the notebook with ``helpers.plots.save_figure``)."""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from helpers.plots import image_grid, use_style
+from .preprocessors import PREPROCESSORS, SearchResult
+
+
+def plot_search(name: str, result: SearchResult, *, study_value=None) -> plt.Figure:
+    """Clean accuracy, adversarial accuracy and harmonic mean (left) and compute time (right) against the
+    hyperparameter; hollow markers: coarse stage (sample), filled: fine stage (whole set)."""
+    use_style()
+    spec = PREPROCESSORS[name]
+    fig, (acc_ax, time_ax) = plt.subplots(1, 2, figsize=(10, 3.6), gridspec_kw={"width_ratios": [2, 1]})
+    series = (("clean", "clean accuracy", "#2ca02c"), ("adversarial", "adversarial accuracy", "#d62728"),
+              ("harmonic", "harmonic mean", "#1f77b4"))
+    for stage, style in (("coarse", dict(linestyle="--", markerfacecolor="none", alpha=0.7)), ("fine", dict(linestyle="-"))):
+        records = sorted((r for r in result.records if r["stage"] == stage), key=lambda r: r["value"])
+        if not records:
+            continue
+        values = [r["value"] for r in records]
+        n = records[0]["images"]
+        for key, label, color in series:
+            acc_ax.plot(values, [100 * r[key] for r in records], marker="o", color=color, label=f"{label}, {stage} ({n} img)", **style)
+        time_ax.plot(values, [r["ms_per_image"] for r in records], marker="o", color="#7f7f7f", label=f"{stage} ({n} img)", **style)
+    best = result.best["value"]
+    acc_ax.axvline(best, color="#1f77b4", linestyle=":", linewidth=1)
+    acc_ax.annotate(f"best {best:g}", (best, 3), color="#1f77b4", fontsize=8, ha="left")
+    if study_value is not None:
+        acc_ax.axvline(study_value, color="black", linestyle=":", linewidth=1)
+        acc_ax.annotate(f"study {study_value:g}", (study_value, 10), fontsize=8, ha="left")
+    acc_ax.set(xlabel=spec.hyperparameter, ylabel="%", ylim=(0, 102), title=f"{spec.title}: accuracy and objective")
+    acc_ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2)
+    time_ax.set(xlabel=spec.hyperparameter, ylabel="ms per image (pre-processing + CNN)", title="compute time")
+    time_ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def plot_split_ratios(summary: list[dict], *, study_ratio: float | None = None) -> plt.Figure:
+    """Harmonic mean on the validation part and on the fixed held-out tiles against the validation ratio (mean +- std over seeds)."""
+    use_style()
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    ratios = [r["ratio"] for r in summary]
+    for key, label, color in (("validation_harmonic", "validation part", "#ff7f0e"), ("test_harmonic", "held-out tiles", "#1f77b4")):
+        mean = np.array([r[f"{key}_mean"] for r in summary])
+        std = np.array([r[f"{key}_std"] for r in summary])
+        ax.errorbar(ratios, 100 * mean, yerr=100 * std, marker="o", capsize=4, color=color, label=label)
+    if study_ratio is not None:
+        ax.axvline(study_ratio, color="black", linestyle=":", linewidth=1, label=f"study's split {study_ratio:g}")
+    seeds = summary[0]["seeds"] if summary else 0
+    ax.set(xlabel="validation split ratio", ylabel="harmonic mean (%)", ylim=(0, 102),
+           title=f"LightGBM post-processor: split ratio ({seeds} seeds, mean +- std)")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def plot_examples(rows, *, row_labels, predictions, labels, classes, title) -> plt.Figure:
+    """Tiles in rows (clean, attacked, pre-processed ...) with the predicted group above each, green right, red wrong."""
+    captions = [[classes[p] for p in preds] for preds in predictions]
+    correct = [list(np.asarray(preds) == np.asarray(labels)) for preds in predictions]
+    return image_grid(rows, row_labels=row_labels, captions=captions, correct=correct, title=title, scale=1.5)
