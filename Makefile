@@ -29,7 +29,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
-	$(PY) -m pip install -e .
+	$(PY) -m pip install -e '.[test]'
 	$(PY) -m ipykernel install --sys-prefix --name advlab --display-name "Python (advlab)"
 	@touch $(STAMP)
 
@@ -43,7 +43,7 @@ lab: setup
 	$(PY) -m jupyter lab --notebook-dir=notebooks
 
 bench: setup
-	$(PY) -m helpers.bench
+	$(PY) -m helpers.runner.bench
 
 clean:
-	rm -rf reports/*/ reports/*.partial reports/index.html build .pytest_cache
+	rm -rf reports/*/ reports/*.partial reports/index.html reports/index.csv build .pytest_cache

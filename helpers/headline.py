@@ -80,10 +80,10 @@ def metric(
     """
     if not key.isidentifier():
         raise ValueError(f"metric key must be a plain identifier (values belong in the detail), got {key!r}")
+    if hasattr(value, "item") and callable(value.item):  # numpy / torch scalars
+        value = value.item()
     if unit == "%" and _is_number(value):
         value = round(100.0 * float(value), 4)
-    elif hasattr(value, "item") and callable(value.item):
-        value = value.item()
     ref = (reference or {}).get(key)
     return Metric(
         key, label, value, unit,

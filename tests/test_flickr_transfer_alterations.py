@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers.studies.flickr_transfer_attacks import alterations, export, study
+from helpers.studies.flickr_transfer_attacks import alterations, export, reference, report, study
 from helpers.studies.flickr_transfer_attacks.evaluation import AttackSweep
 from helpers.metrics import ssim
 
@@ -108,11 +108,11 @@ def test_comparison_with_the_study_is_written_from_the_numbers():
         {"attack": "pgd", "epsilon": 0.01, "attacked_accuracy": 0.2, "jpeg_accuracy": 0.6, "blur_accuracy": 0.22},
     ]
     curves = {"MobileNet": {"pca": _points([16, 4], [0.7, 0.3], [0.6, 0.2], [0.9, 0.6])}}
-    rows = study.compare_with_study({"MobileNet": sweep}, curves, {"jpeg": 50, "blur": 3}, {"MobileNet": 0.9}, {"MobileNet": "MobileNet"})
+    rows = report.compare_with_study({"MobileNet": sweep}, curves, {"jpeg": 50, "blur": 3}, {"MobileNet": 0.9}, {"MobileNet": "MobileNet"})
     verdicts = {row[0]: row[3] for row in rows}
     assert verdicts == {"pgd_vs_fgsm": "yes", "fgsm_ssim": "no", "attack_ssim": "yes", "blur": "yes", "jpeg": "yes",
                         "pca": "yes", "resnet_vs_vgg": "not measured"}
-    assert all(row[1] == study.STUDY_FINDINGS[row[0]] for row in rows)
+    assert all(row[1] == reference.STUDY_FINDINGS[row[0]] for row in rows)
     assert "16 components SSIM 0.900, agreement 70.0%" in {r[0]: r[2] for r in rows}["pca"]
 
 

@@ -11,14 +11,21 @@ import pytest
 
 from helpers import paths
 from helpers.runner import run
-from helpers.runner.index import collect_rows, format_seconds, format_value, write_index
+from helpers.formatting import format_seconds, format_value
+from helpers.runner.index import collect_rows, write_index
 
 GOOD_PARAMS = 'preset = "default"\nepochs = 2\neps = [0.1]\nwidth = 8\n'
 BAD_PARAMS = 'preset = "default"\nepochs = 2\neps = [0.1]\nseed = 0\n'
 GOOD_BODY = """\
 import json, os, sys
 import matplotlib.pyplot as plt
+from helpers.headline import as_records, metric
 from helpers.paths import report_dir
+from helpers.progress import announce, progress_bar
+
+announce("good: training")
+for _ in progress_bar(range(3), desc="training", mininterval=0):
+    pass
 
 out = report_dir("good")
 fig, ax = plt.subplots(figsize=(2, 2))
@@ -28,7 +35,10 @@ plt.show()
 (out / "metrics.json").write_text(json.dumps({
     "study": "good", "title": "Good study", "preset": preset,
     "parameters": {"epochs": epochs, "eps": eps},
-    "headline": {"clean accuracy": 0.981, "PGD accuracy at eps=0.1": 0.02, "attack": "pgd"},
+    "headline": as_records([metric("clean_accuracy", "clean accuracy", 0.981, unit="%"),
+                            metric("pgd_accuracy", "PGD accuracy", 0.02, unit="%", eps=0.1),
+                            metric("attack", "attack", "pgd")]),
+    "key_figure": "curve",
     "wall_seconds": 0.5, "finished_at": "2026-11-21T20:00:00",
     "cwd": os.getcwd(), "python": sys.executable, "report_dir": str(out),
 }))
@@ -85,12 +95,13 @@ def test_run_good_and_bad_then_rerun_one(nbdir, capsys):
     (root / "good.partial").mkdir()
 
     code = run.main(["--preset", "smoke", "-p", "epochs=3", "-p", "eps=[0.1,0.2]"], notebooks_dir=nbdir)
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out
     assert code == 1  # the bad study failed ...
 
     good = root / "good"  # ... while the good one completed
     assert sorted(p.name for p in good.iterdir()) == [
-        "curve.png", "good.html", "good.ipynb", "metrics.json", "run.json",
+        "curve.png", "good.html", "good.ipynb", "good.reader.html", "metrics.json", "run.json",
     ]
     metrics = json.loads((good / "metrics.json").read_text())
     assert metrics["preset"] == "smoke"
@@ -102,11 +113,16 @@ def test_run_good_and_bad_then_rerun_one(nbdir, capsys):
     assert "data:image/png;base64," in page and "Good study" in page
     executed = nbformat.read(good / "good.ipynb", as_version=4)
     assert any("injected-parameters" in c.metadata.get("tags", []) for c in executed.cells)
+    # Progress went to the runner's terminal (stage lines only, stderr is not a terminal), not into the notebook.
+    assert "good: training" in captured.err and "training:" not in captured.err
+    assert not [o for c in executed.cells for o in c.get("outputs", []) if o.get("name") == "stderr"]
+    reader = (good / "good.reader.html").read_text()
+    assert "data:image/png;base64," in reader and "hl-ipython3" in page and "hl-ipython3" not in reader
     status = json.loads((good / "run.json").read_text())
     assert status["status"] == "ok" and status["preset"] == "smoke" and status["error"] == ""
 
     bad = root / "bad"
-    assert sorted(p.name for p in bad.iterdir()) == ["bad.html", "bad.ipynb", "run.json"]  # no stale metrics
+    assert sorted(p.name for p in bad.iterdir()) == ["bad.html", "bad.ipynb", "bad.reader.html", "run.json"]  # no stale metrics
     status = json.loads((bad / "run.json").read_text())
     assert status["status"] == "FAILED"
     assert status["error"] == "ValueError: boom: the bad study always fails"
@@ -114,11 +130,15 @@ def test_run_good_and_bad_then_rerun_one(nbdir, capsys):
     assert not list(root.glob("*.partial")) and not list(root.glob("*.old"))
 
     # The summary table names both, with their status and headline.
-    assert "good" in out and "ok" in out and "FAILED" in out and "clean acc 98.1%" in out
+    assert "good" in out and "ok" in out and "FAILED" in out and "clean accuracy 98.1%" in out
 
     index = (root / "index.html").read_text()
     assert 'href="good/good.html"' in index and 'href="bad/bad.html"' in index
     assert "Good study" in index and "Bad study" in index and "boom" in index and "98.1%" in index
+    assert 'src="good/curve.png"' in index and 'href="good/good.reader.html"' in index
+    csv_rows = (root / "index.csv").read_text().splitlines()
+    assert csv_rows[0].startswith("study,number,title,status") and any(",pgd_accuracy,PGD accuracy,2.0,%," in r for r in csv_rows)
+    assert any(r.startswith("bad,01,Bad study,FAILED") for r in csv_rows)
 
     # Rerunning one study replaces its report and keeps the other study's row in the index.
     (good / "stale.txt").write_text("left behind")

@@ -1,13 +1,19 @@
 """Study 2: robust training of a MobileNetV3-small on CIFAR-10.
 
-One module per concept:
+The study contract's modules (see ``helpers/studies/__init__.py``):
+
+- ``parameters``: the notebook's parameter schema and the checks across parameters;
+- ``reference``: the source study and its numbers, keyed like our headline;
+- ``study``: the stages the notebook calls (data, training, evaluation, denoiser, PCL projection);
+- ``report``: tables, prose written from the measured numbers, and the headline;
+- ``figures``: accuracy versus epsilon, training history, image grids and the 2-D feature projection.
+
+The study's own methods, one module per concept:
 
 - ``model``: torchvision's MobileNetV3-small adapted to 32x32 inputs, trained and cached;
 - ``adversarial_training``: framework-native PGD / FGSM for training-time attacks (and EOT), the
   adversarial-training losses and a load-robust measurement of what a PGD-k epoch costs;
 - ``denoiser``: the convolutional denoising autoencoder, stacked 0-4 times with optional input noise;
 - ``pcl``: the prototype conformity loss (Mustafa et al., ICCV 2019) with two auxiliary branches;
-- ``evaluation``: natural / FGSM / PGD / DeepFool accuracy through ART;
-- ``figures``: accuracy versus epsilon, image grids and the 2-D feature projection;
-- ``study``: parameters, the study's reference numbers and the orchestration the notebook calls.
+- ``evaluation``: natural / FGSM / PGD / DeepFool accuracy through ART.
 """

@@ -1,12 +1,18 @@
-"""The study's figures: accuracy versus epsilon, clean/adversarial images with predictions, and the 2-D
-projection of hidden features before and after the prototype conformity loss."""
+"""The study's figures: training history, accuracy versus epsilon, clean/adversarial images with predictions,
+and the 2-D projection of hidden features before and after the prototype conformity loss."""
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from helpers.plots import image_grid, plot_accuracy_vs_epsilon, use_style
+from helpers.plots import image_grid, plot_accuracy_vs_epsilon, plot_training_history, use_style
 from helpers.training import predict
+
+KEY_FIGURE = "accuracy_vs_epsilon"
+
+
+def training_history(history, title: str = "Natural training"):
+    return plot_training_history(history, title=title)
 
 
 def accuracy_vs_epsilon_figure(curves_by_model: dict[str, dict[str, dict[float, float]]]):
@@ -29,18 +35,9 @@ def example_grid(model, x: torch.Tensor, y: torch.Tensor, adversarials: dict[str
                       title="Natural model: clean and adversarial test images, predicted class (green right, red wrong)")
 
 
-@torch.no_grad()
-def hidden_features(model, x: torch.Tensor, *, device="cpu", batch_size: int = 256) -> np.ndarray:
-    """The hidden dense layer's output (the second PCL branch's input) for ``x``."""
-    net = getattr(model, "net", model).to(device).eval()
-    return torch.cat([net.features(x[i:i + batch_size].to(device))["hidden"].cpu() for i in range(0, len(x), batch_size)]).numpy()
-
-
-def separation(features: np.ndarray, labels: np.ndarray) -> float:
-    """Silhouette score of the classes in feature space (cosine distance; -1..1, higher = better separated)."""
-    from sklearn.metrics import silhouette_score
-
-    return float(silhouette_score(features, labels, metric="cosine"))
+def natural_examples(model, data, evaluation: dict, *, count: int = 8, device="cpu"):
+    """``example_grid`` of the first test images under the attacks of ``evaluation`` (``study.evaluate``'s dict)."""
+    return example_grid(model, data.x_test, data.y_test, evaluation["adversarials"], data.classes, count=count, device=device)
 
 
 def projection_figure(features_by_model: dict[str, np.ndarray], labels: np.ndarray, classes, scores: dict[str, float]):
@@ -61,3 +58,8 @@ def projection_figure(features_by_model: dict[str, np.ndarray], labels: np.ndarr
     fig.suptitle("Hidden dense-layer features of test images, PCA to 2-D")
     fig.tight_layout()
     return fig
+
+
+def pcl_projection(projection, classes):
+    """``projection_figure`` of a ``study.Projection``."""
+    return projection_figure(projection.features, projection.labels, classes, projection.scores)

@@ -1,6 +1,15 @@
 """Study 5: a Flickr-built 5-class photo set, Keras transfer learning, attacks and alterations.
 
-One module per concept; the notebook ``notebooks/05_flickr_transfer_attacks.ipynb`` calls them:
+The contract's modules (see ``helpers/studies/__init__.py``), which the notebook
+``notebooks/05_flickr_transfer_attacks.ipynb`` calls:
+
+- ``parameters``      the parameters cell's schema and the checks across parameters
+- ``reference``       the source study, its findings as reference text (it reports no numbers)
+- ``study``           the stages: photos, backbone plans, transfer training, alterations, attacks, export
+- ``report``          tables, prose written from the measured numbers, the comparison with the study, the headline
+- ``figures``         the study's curves and example grids
+
+and one module per method:
 
 - ``flickr_builder``  build a class-per-folder photo set with flickrapi (relevance order, reuse-allowing
   licenses, content-hash de-duplication, attribution manifest); credentials only from the environment
@@ -10,8 +19,6 @@ One module per concept; the notebook ``notebooks/05_flickr_transfer_attacks.ipyn
 - ``evaluation``      agreement / true-label accuracy and SSIM per alteration grid and backbone; FGSM and
   PGD through ART; JPEG and blur applied to the attacked images
 - ``export``          the attacked images as a reusable dataset (PNG files and a CSV)
-- ``figures``         the study's curves and example grids
-- ``study``           parameters, orchestration and the study's reference findings
 
 Importing this package does not import TensorFlow; the modules that need it import it through
 ``helpers.frameworks.import_tensorflow`` when called.

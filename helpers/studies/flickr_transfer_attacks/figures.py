@@ -1,15 +1,85 @@
-"""The study's figures: accuracy and SSIM curves per alteration, defense curves, example grids."""
+"""The study's figures: accuracy and SSIM curves per alteration, defense curves, example grids.
+
+The first functions take the stages' results (``study.py``) and return the notebook's figures; the
+drawing functions below them take plain curves and arrays.
+"""
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 
 from helpers import plots
 from .alterations import ALTERATIONS
+from .evaluation import ATTACK_NAMES, AlterationSweep
+from .study import Attacked, EvalSet, Split, Trained
 
-__all__ = ["ALTERATIONS", "class_examples", "curves_figure", "defense_figure", "example_rows"]
+KEY_FIGURE = "attack_curves"
+
+
+def classes(split: Split) -> plt.Figure:
+    """The first training photo of each class."""
+    first_of_class = [int(np.flatnonzero(split.y_train == k)[0]) for k in range(len(split.classes))]
+    return class_examples(split.x_train[first_of_class], split.classes, title="One training photo per class")
+
+
+def save_training_histories(trained: Trained, save: Callable[[plt.Figure, str], None]) -> None:
+    """One training-history figure per backbone's head, saved as ``training_<backbone>`` with ``save``
+    (the notebook's ``run.save``)."""
+    for name, model in trained.models.items():
+        save(plots.plot_training_history(model.history, title=f"{model.title} head"), f"training_{name}")
+
+
+def alteration_curves(altered: AlterationSweep, trained: Trained) -> plt.Figure:
+    """Agreement, true-label accuracy and SSIM along each alteration grid, one column per alteration."""
+    panels = [(name, ALTERATIONS[name].title, ALTERATIONS[name].level) for name in altered.examples]
+    return curves_figure(altered.curves, panels, titles=trained.titles, suptitle="Alterations: accuracy and SSIM")
+
+
+def altered_examples(altered: AlterationSweep, target: EvalSet, trained: Trained, classes: Sequence[str], shown: int) -> plt.Figure:
+    """The first ``shown`` evaluation photos at the middle level of each grid, with the first backbone's predictions."""
+    first = trained.first
+    variants = []
+    for name, examples in altered.examples.items():
+        levels = list(examples)
+        level = levels[len(levels) // 2]
+        variants.append((ALTERATIONS[name].label(level), examples[level], altered.example_predictions[name][level]))
+    return example_rows(target.x[:shown], target.original[first][:shown], variants, target.y, classes,
+                        title=f"Altered photos, predictions of {trained.titles[first]}")
+
+
+def attack_curves(attacked: Attacked, trained: Trained) -> plt.Figure:
+    """FGSM and PGD: agreement, true-label accuracy and SSIM against the budget, epsilon 0 being the clean photos."""
+    curves = {
+        name: {attack: [{"level": 0.0, "agreement": 1.0, "accuracy": attacked.clean_accuracy[name], "ssim": 1.0}] + points
+               for attack, points in sweep.curves.items()}
+        for name, sweep in attacked.sweeps.items()
+    }
+    return curves_figure(curves, [("fgsm", "FGSM", "epsilon"), ("pgd", f"PGD-{attacked.pgd_steps}", "epsilon")],
+                         titles=trained.titles, suptitle="Attacks: accuracy and SSIM (epsilon 0 = clean photos)")
+
+
+def attacked_examples(attacked: Attacked, target: EvalSet, trained: Trained, classes: Sequence[str], shown: int) -> plt.Figure:
+    """The photos attacked (against the first backbone) at the export budget, and PGD's images after JPEG and blur."""
+    first, eps = trained.first, attacked.export_eps
+    sweep, model = attacked.sweeps[first], trained.models[first]
+    variants = [(f"{attack.upper()} eps={eps:g}", sweep.adversarial[attack][eps][:shown], sweep.predictions[attack][eps][:shown])
+                for attack in ATTACK_NAMES]
+    pgd_images = sweep.adversarial["pgd"][eps][:shown]
+    for name, level in attacked.defenses.items():
+        recovered = ALTERATIONS[name](pgd_images, level)
+        variants.append((f"PGD + {ALTERATIONS[name].label(level)}", recovered, model.predict(recovered)))
+    return example_rows(target.x[:shown], target.original[first][:shown], variants, target.y, classes,
+                        title=f"Attacked photos (against {trained.titles[first]}) and their JPEG / blur versions")
+
+
+def defense_curves(attacked: Attacked, trained: Trained) -> plt.Figure:
+    return defense_figure({name: sweep.defense for name, sweep in attacked.sweeps.items()}, attacked.defenses, titles=trained.titles)
+
+
+# --------------------------------------------------------------------------------------------------
+# Drawing
 
 
 

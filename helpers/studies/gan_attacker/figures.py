@@ -1,4 +1,7 @@
-"""The study's figures 2 to 6, and the attacker-versus-PGD comparison, in the project's style."""
+"""The study's figures 2 to 6, and the attacker-versus-PGD comparison, in the project's style.
+
+The ``fig*`` functions are what the notebook saves under the same names; a training mode left out of
+``modes`` gives a figure that says so instead of an empty plot."""
 from __future__ import annotations
 
 from typing import Mapping, Sequence
@@ -10,8 +13,11 @@ import torch
 
 from helpers import plots
 from helpers.training import predict
+from .reference import COMPARED_INTENSITIES
 from .training import AttackerRun
 
+KEY_FIGURE = "fig3_attacked_accuracy"
+GRID_DIGITS = 8
 NETWORKS = (("c1", "C1 (attacked during training)"), ("c2", "C2 (never sees attacked data: transfer)"))
 
 
@@ -112,3 +118,56 @@ def pgd_versus_attacker(rows: Sequence[Mapping]) -> plt.Figure:
             line.set_linestyle("--")
     fig.axes[0].legend()
     return fig
+
+
+def not_run(title: str, reason: str) -> plt.Figure:
+    """A small figure saying why there is nothing to plot (a mode left out of ``modes``)."""
+    plots.use_style()
+    fig, ax = plt.subplots(figsize=(6, 1.6))
+    ax.axis("off")
+    ax.text(0.5, 0.5, reason, ha="center", va="center", transform=ax.transAxes)
+    fig.suptitle(title, fontweight="bold")
+    return fig
+
+
+def _mode_missing(mode: str) -> str:
+    return f"The {mode} mode is not in this run's modes: nothing to plot."
+
+
+def fig2_perturbations(consecutive: Mapping[float, AttackerRun], data, classifiers, *, device="cpu") -> plt.Figure:
+    """Figure 2 for the consecutive-mode attackers on the first test digits, against C1."""
+    if not consecutive:
+        return not_run("Figure 2: perturbations per intensity", _mode_missing("consecutive"))
+    x, y = data.x_test[:GRID_DIGITS], data.y_test[:GRID_DIGITS]
+    return perturbation_grid(consecutive, x, y, classifiers.trained["c1"], device=device)
+
+
+def fig3_attacked_accuracy(consecutive: Mapping[float, AttackerRun]) -> plt.Figure:
+    title = "Figure 3: attacked accuracy per epoch, consecutive mode"
+    return curves_per_epoch(consecutive, title=title) if consecutive else not_run(title, _mode_missing("consecutive"))
+
+
+def fig4_attacked_loss(consecutive: Mapping[float, AttackerRun]) -> plt.Figure:
+    title = "Figure 4: attacked loss per epoch, consecutive mode"
+    if not consecutive:
+        return not_run(title, _mode_missing("consecutive"))
+    return curves_per_epoch(consecutive, metric="loss", log=True, title=title)
+
+
+def fig5_alternating(alternating: Mapping[float, AttackerRun]) -> plt.Figure:
+    title = "Figure 5: attacked accuracy per epoch, alternating mode"
+    return curves_per_epoch(alternating, title=title) if alternating else not_run(title, _mode_missing("alternating"))
+
+
+def compared_intensities(intensities: Sequence[float]) -> list[float]:
+    """The run's intensities closest to the study's 0.04 and 0.08 (one if both are closest to the same)."""
+    return sorted({min(intensities, key=lambda t: abs(t - target)) for target in COMPARED_INTENSITIES})
+
+
+def fig6_modes_compared(consecutive: Mapping[float, AttackerRun], alternating: Mapping[float, AttackerRun]) -> plt.Figure:
+    """Figure 6 at the shared intensities closest to 0.04 and 0.08."""
+    if not (consecutive and alternating):
+        return not_run("Figure 6: consecutive and alternating training compared",
+                       "Both modes must be in this run's modes to compare them.")
+    shared = sorted(set(consecutive) & set(alternating))
+    return modes_compared(consecutive, alternating, compared_intensities(shared))

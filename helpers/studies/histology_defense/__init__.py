@@ -3,14 +3,13 @@
 A fixed CNN classifies colorectal tissue tiles into four groups (artifacts, cancer, normal, other).
 Only input pre-processing and output post-processing are allowed; the score is the harmonic mean of
 the accuracy on clean tiles (ones the model gets right) and on adversarial tiles (ones it gets wrong).
-One module per concept:
+The study's common modules (see ``helpers.studies``): ``parameters``, ``reference`` (the source study's
+numbers), ``study`` (the stages), ``report`` and ``figures``. Its methods, one module per concept:
 
 - ``model``: the small CNN, trained once and cached, then frozen; or a user's TorchScript / state_dict file;
 - ``adversarial_set``: the clean set and a configurable mix of FGSM / PGD / DeepFool adversarials;
 - ``preprocessors``: the four ART pre-processors and the coarse-to-fine hyperparameter search;
 - ``postprocessors``: the five ART post-processors, LightGBM on softmax outputs, its grid search and
   the split-ratio study, with tile-grouped splits so held-out scores are honest;
-- ``adaptive``: PGD through the pre-processor with ART's BPDA gradient estimate, against the defense;
-- ``figures``: the study's plots;
-- ``study``: parameters, the study's reported numbers (labelled "study") and the orchestration.
+- ``adaptive``: PGD through the pre-processor with ART's BPDA gradient estimate, against the defense.
 """

@@ -1,19 +1,73 @@
-"""The study's figures, in the project's style (saved by the notebook with ``helpers.plots.save_figure``)."""
+"""The study's figures, in the project's style (the notebook saves them with ``run.save``)."""
 from __future__ import annotations
+
+from typing import Mapping
 
 import matplotlib.pyplot as plt
 import numpy as np
 
+from helpers import plots
 from helpers.plots import image_grid, use_style
 from .preprocessors import PREPROCESSORS, SearchResult
+from .reference import STUDY_LIGHTGBM, STUDY_PREPROCESSORS
+
+KEY_FIGURE = "preprocessor_search"
+
+
+def training_history(fixed) -> plt.Figure:
+    """The CNN's training curves; a note instead when the model came from ``model_path`` (no history)."""
+    if fixed.history:
+        return plots.plot_training_history(fixed.history, title="Histology CNN")
+    use_style()
+    fig, ax = plt.subplots(figsize=(6, 1.2))
+    ax.axis("off")
+    ax.text(0.5, 0.5, f"Histology CNN {fixed.source}: no training history", ha="center", va="center")
+    return fig
+
+
+def examples(fixed, adv, classes, shown: int = 6) -> plt.Figure:
+    """The first ``shown`` clean tiles with at least one adversarial version, and those versions (one row per attack)."""
+    mix = adv.mix
+    tiles = [t for t in range(len(fixed.y_clean)) if (mix.tile[mix.is_adversarial] == t).any()][:shown] or \
+        list(range(min(shown, len(fixed.y_clean))))
+    rows, row_labels = [fixed.x_clean[tiles]], ["clean"]
+    for config in adv.configs:
+        picks = [np.flatnonzero((mix.tile == t) & (mix.attack == config.label)) for t in tiles]
+        rows.append([mix.x[p[0]] if len(p) else fixed.x_clean[t] for p, t in zip(picks, tiles)])
+        row_labels.append(config.label)
+    predictions = [adv.classifier.predict(np.stack(r)).argmax(1) for r in rows]
+    return plot_examples(rows, row_labels=row_labels, predictions=predictions, labels=fixed.y_clean[tiles], classes=classes,
+                         title="Clean tiles and their adversarial versions (an unfooled attack shows the clean tile)")
+
+
+def preprocessor_search(searches: Mapping[str, SearchResult]) -> plt.Figure:
+    """``plot_search`` for every searched pre-processor, one row each, with the study's best value where it gives one."""
+    use_style()
+    fig, axes = plt.subplots(len(searches), 2, figsize=(10, 3.9 * len(searches)), gridspec_kw={"width_ratios": [2, 1]},
+                             squeeze=False)
+    for (acc_ax, time_ax), (name, result) in zip(axes, searches.items()):
+        draw_search(acc_ax, time_ax, name, result, study_value=STUDY_PREPROCESSORS[name]["best_value"])
+    fig.tight_layout()
+    return fig
+
+
+def split_ratio(ratios) -> plt.Figure:
+    return plot_split_ratios(ratios.summary, study_ratio=STUDY_LIGHTGBM["validation_split"])
 
 
 def plot_search(name: str, result: SearchResult, *, study_value=None) -> plt.Figure:
+    """One pre-processor's search as a figure of its own (see ``draw_search``)."""
+    use_style()
+    fig, (acc_ax, time_ax) = plt.subplots(1, 2, figsize=(10, 3.6), gridspec_kw={"width_ratios": [2, 1]})
+    draw_search(acc_ax, time_ax, name, result, study_value=study_value)
+    fig.tight_layout()
+    return fig
+
+
+def draw_search(acc_ax, time_ax, name: str, result: SearchResult, *, study_value=None) -> None:
     """Clean accuracy, adversarial accuracy and harmonic mean (left) and compute time (right) against the
     hyperparameter; hollow markers: coarse stage (sample), filled: fine stage (whole set)."""
-    use_style()
     spec = PREPROCESSORS[name]
-    fig, (acc_ax, time_ax) = plt.subplots(1, 2, figsize=(10, 3.6), gridspec_kw={"width_ratios": [2, 1]})
     series = (("clean", "clean accuracy", "#2ca02c"), ("adversarial", "adversarial accuracy", "#d62728"),
               ("harmonic", "harmonic mean", "#1f77b4"))
     for stage, style in (("coarse", dict(linestyle="--", markerfacecolor="none", alpha=0.7)), ("fine", dict(linestyle="-"))):
@@ -35,8 +89,6 @@ def plot_search(name: str, result: SearchResult, *, study_value=None) -> plt.Fig
     acc_ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2)
     time_ax.set(xlabel=spec.hyperparameter, ylabel="ms per image (pre-processing + CNN)", title="compute time")
     time_ax.legend(fontsize=7)
-    fig.tight_layout()
-    return fig
 
 
 def plot_split_ratios(summary: list[dict], *, study_ratio: float | None = None) -> plt.Figure:

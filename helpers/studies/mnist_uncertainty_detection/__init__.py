@@ -8,7 +8,9 @@ per concept:
   uncertainty (mean over classes of the standard deviation of the softmax outputs);
 - ``crops``: five overlapping crops (four corners and the centre) resized back, and their votes;
 - ``thresholds``: the information-gain threshold and the search for H, L and C;
-- ``detector``: the hybrid rule, its baselines and the study's three tables;
+- ``detector``: the hybrid rule, its baselines and the study's three measures;
 - ``adaptive``: an attacker that knows the detector (EOT over dropout masks, uncertainty penalty);
-- ``study``: parameters, reference numbers and the orchestration the notebook calls.
+
+and the contract's modules: ``parameters`` (schema and checks), ``reference`` (the study's and the paper's
+numbers), ``study`` (the stages the notebook calls), ``report`` (tables, prose, headline) and ``figures``.
 """

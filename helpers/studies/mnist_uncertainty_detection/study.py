@@ -1,88 +1,69 @@
-"""Study 3 orchestration: parameters, the study's and the paper's reference numbers, and the functions
-the notebook ``notebooks/03_mnist_uncertainty_detection.ipynb`` calls.
+"""Stages of study 3: the LeNet with dropout, three attacks on 50/50 mixed sets, the hybrid detector and
+its baselines (cross-fitted), and an adaptive attacker that knows the detector.
 
-Source: a reproduction ("study") of Alshemali, Graham and Kalita, "Toward robust image classification"
-(2019) ("paper"). Reference numbers below are quoted from that reproduction; the paper's values are
-those it reports in parentheses. They are shown only in columns labelled "study" / "paper".
+The notebook ``notebooks/03_mnist_uncertainty_detection.ipynb`` calls these functions; ``report.py``
+turns their results into tables, prose and the headline, ``figures.py`` into plots.
 """
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
+from typing import Any, Callable, ContextManager, Mapping
 
 import numpy as np
 import torch
 
 from helpers import attacks, metrics
-from helpers.params import RUN_PARAMETERS, Param
 from . import detector
 from .adaptive import adaptive_attack
+from .model import DropoutLeNet, train_lenet
+from .uncertainty import mc_predict
 
 STUDY = "mnist_uncertainty_detection"
 TITLE = "Detecting adversarial MNIST digits with MC-dropout uncertainty and crop-and-resize voting"
 ATTACK_NAMES = ("fgsm", "bim", "jsma")
 CROPS = 5
+ADAPTIVE_REFERENCE = "bim"  # the non-adaptive attack whose thresholds the defender deploys against the adaptive one
 
-PARAMETERS = {
-    **RUN_PARAMETERS,
-    "train_size": Param(int, low=500, high=60_000, help="training digits"),
-    "test_size": Param(int, low=100, high=10_000, help="test digits the mixed sets are drawn from"),
-    "epochs": Param(int, low=1, high=100),
-    "batch_size": Param(int, low=8, high=4096),
-    "learning_rate": Param(float, low=1e-6, high=1.0),
-    "dropout": Param(float, low=0.05, high=0.9, help="dropout rate of the dense head (study: 0.5)"),
-    "mixed_size": Param(int, low=20, high=20_000, help="images per FGSM / BIM mixed set, half clean, half adversarial"),
-    "jsma_size": Param(int, low=20, high=20_000, help="images in the JSMA mixed set (JSMA is slow on a CPU)"),
-    "fgsm_eps": Param(float, low=0.0, high=1.0, help="FGSM L-infinity budget"),
-    "bim_eps": Param(float, low=0.0, high=1.0, help="BIM L-infinity budget"),
-    "bim_steps": Param(int, low=1, high=1000),
-    "bim_step_size": Param(float, low=1e-4, high=1.0),
-    "jsma_theta": Param(float, low=-1.0, high=1.0, help="JSMA change per selected pixel"),
-    "jsma_gamma": Param(float, low=0.001, high=1.0, help="JSMA: largest fraction of pixels changed"),
-    "mc_passes": Param(int, low=2, high=1000, help="stochastic forward passes per image (N)"),
-    "crop_size": Param(int, low=14, high=27, help="side of the five crops, resized back to 28"),
-    "adaptive_size": Param(int, low=20, high=20_000, help="images in the adaptive-attack mixed set"),
-    "adaptive_eps": Param(float, low=0.0, high=1.0, help="adaptive attack L-infinity budget"),
-    "adaptive_steps": Param(int, low=1, high=1000),
-    "adaptive_step_size": Param(float, low=1e-4, high=1.0),
-    "adaptive_eot": Param(int, low=1, high=200, help="dropout masks averaged per adaptive step"),
-    "adaptive_uncertainty_weight": Param(float, low=0.0, high=1e4, help="weight of the uncertainty penalty"),
-    "adaptive_crop_weight": Param(float, low=0.0, high=1e4, help="weight of the crop-agreement term"),
-}
 
 # ---------------------------------------------------------------------------------------------------
-# Reference numbers: "study" = the reproduction the issue summarizes, "paper" = Alshemali et al. 2019.
-# Not measured here; shown beside our measured numbers only.
+# Data and the model
 
-#: Undefended accuracy on the 50/50 mixed sets.
-REFERENCE_UNDEFENDED = {
-    "study": {"fgsm": 0.585, "bim": 0.496, "jsma": 0.511},
-    "paper": {"fgsm": 0.590, "bim": 0.500, "jsma": 0.520},
-}
-#: Hybrid detector confusion counts and accuracy on the mixed sets.
-REFERENCE_DETECTION = {
-    "study": {
-        "fgsm": {"fn": 515, "fp": 194, "tn": 4766, "tp": 4445, "accuracy": 0.929},
-        "bim": {"fn": 323, "fp": 28, "tn": 4928, "tp": 4633, "accuracy": 0.965},
-        "jsma": {"fn": 116, "fp": 66, "tn": 4893, "tp": 4843, "accuracy": 0.982},
-    },
-    "paper": {
-        "fgsm": {"fn": 252, "fp": 134, "tn": 4796, "tp": 4725, "accuracy": 0.961},
-        "bim": {"fn": 249, "fp": 104, "tn": 4826, "tp": 4728, "accuracy": 0.964},
-        "jsma": {"fn": 85, "fp": 74, "tn": 4856, "tp": 4892, "accuracy": 0.983},
-    },
-}
-#: Among images labeled clean: fractions clean-correct / clean-incorrect / adv-correct / adv-incorrect
-#: and reclassification accuracy. The paper reports only the accuracy.
-REFERENCE_LABELED_CLEAN = {
-    "study": {
-        "fgsm": {"clean_correct": 0.958, "clean_incorrect": 0.0, "adv_correct": 0.002, "adv_incorrect": 0.039, "accuracy": 0.961},
-        "bim": {"clean_correct": 0.993, "clean_incorrect": 0.0, "adv_correct": 0.0, "adv_incorrect": 0.006, "accuracy": 0.994},
-        "jsma": {"clean_correct": 0.986, "clean_incorrect": 0.0, "adv_correct": 0.011, "adv_incorrect": 0.002, "accuracy": 0.998},
-    },
-    "paper": {"fgsm": {"accuracy": 0.990}, "bim": {"accuracy": 0.990}, "jsma": {"accuracy": 0.999}},
-}
-MISSING = "–"
+
+def load_data(params: Mapping[str, Any]):
+    """A stratified subset of the MNIST training digits and the test digits, as float tensors in [0, 1]."""
+    from helpers.data import load_mnist
+
+    return load_mnist(params["train_size"], params["test_size"], seed=params["seed"])
+
+
+@dataclass
+class Trained:
+    """The LeNet, how it was obtained, and its clean test accuracy with dropout off and with MC dropout."""
+
+    model: DropoutLeNet
+    history: list[dict]
+    from_cache: bool
+    clean_accuracy: float
+    mc_accuracy: float
+    mc_passes: int
+    test_size: int
+
+
+def train(data, params: Mapping[str, Any], device) -> Trained:
+    """Train the LeNet (or load it from the cache) and measure it on the test digits, plainly and with MC dropout."""
+    from helpers.training import predict
+
+    model, history, from_cache = train_lenet(
+        data, epochs=params["epochs"], batch_size=params["batch_size"], learning_rate=params["learning_rate"],
+        seed=params["seed"], device=device, dropout=params["dropout"],
+    )
+    clean_accuracy = metrics.accuracy(predict(model, data.x_test, device=device), data.y_test)
+    clean_mc = mc_predict(model, data.x_test, passes=params["mc_passes"], device=device, seed=params["seed"],
+                          desc="MC dropout, test set")
+    mc_accuracy = metrics.accuracy(clean_mc.provisional, data.y_test)
+    return Trained(model, history, from_cache, clean_accuracy, mc_accuracy, params["mc_passes"], len(data.y_test))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -98,7 +79,7 @@ def correctly_classified(model, x: torch.Tensor, y: torch.Tensor, *, count: int,
     return rng.permutation(right)[:count]
 
 
-def make_attack(name: str, classifier, params: dict):
+def make_attack(name: str, classifier, params: Mapping[str, Any]):
     """The study's three attacks through ART, with this run's settings."""
     if name == "fgsm":
         return attacks.make_attack("fgsm", classifier, eps=params["fgsm_eps"], batch_size=params["batch_size"])
@@ -110,11 +91,32 @@ def make_attack(name: str, classifier, params: dict):
     raise ValueError(f"unknown attack {name!r}; choose from {', '.join(ATTACK_NAMES)}")
 
 
-def set_sizes(params: dict, available: int) -> dict[str, int]:
+def set_sizes(params: Mapping[str, Any], available: int) -> dict[str, int]:
     """Clean digits per attack (half of each mixed set), limited by the correctly classified digits."""
     sizes = {"fgsm": params["mixed_size"] // 2, "bim": params["mixed_size"] // 2, "jsma": params["jsma_size"] // 2,
              "adaptive": params["adaptive_size"] // 2}
     return {name: min(n, available) for name, n in sizes.items()}
+
+
+@dataclass
+class Pool:
+    """The correctly classified test digits the mixed sets are built from, and the clean digits per attack."""
+
+    x: np.ndarray
+    y: np.ndarray
+    sizes: dict[str, int]
+
+    def clean(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """The clean digits (and labels) of the mixed set of attack ``name``: the first ``sizes[name]`` of the pool."""
+        n = self.sizes[name]
+        return self.x[:n], self.y[:n]
+
+
+def select_pool(trained: Trained, data, params: Mapping[str, Any], device) -> Pool:
+    """As in the study, only test digits the model classifies correctly are attacked."""
+    count = max(params["mixed_size"], params["jsma_size"], params["adaptive_size"]) // 2
+    index = correctly_classified(trained.model, data.x_test, data.y_test, count=count, seed=params["seed"], device=device)
+    return Pool(data.x_test[index].numpy(), data.y_test[index].numpy(), set_sizes(params, len(index)))
 
 
 @dataclass
@@ -138,8 +140,12 @@ class AttackRun:
         adv = self.mixed.is_adversarial
         return float((self.scores.plain[adv] != self.mixed.y[adv]).mean())
 
+    @property
+    def clean_count(self) -> int:
+        return int((~self.mixed.is_adversarial).sum())
 
-def run_attack(name: str, model, classifier, x_clean: np.ndarray, y: np.ndarray, params: dict, device="cpu") -> AttackRun:
+
+def run_attack(name: str, model, classifier, x_clean: np.ndarray, y: np.ndarray, params: Mapping[str, Any], device="cpu") -> AttackRun:
     """Attack ``x_clean`` through ART, build the 50/50 mixed set, score it and evaluate the three detectors."""
     started = time.perf_counter()
     attack = make_attack(name, classifier, params)
@@ -148,20 +154,56 @@ def run_attack(name: str, model, classifier, x_clean: np.ndarray, y: np.ndarray,
     return evaluate_mixed(name, model, x_clean, x_adv, y, params, device=device, attack_seconds=attack_seconds)
 
 
-def evaluate_mixed(name: str, model, x_clean, x_adv, y, params: dict, device="cpu", attack_seconds: float = 0.0) -> AttackRun:
+def run_attacks(trained: Trained, pool: Pool, params: Mapping[str, Any], device,
+                stage: Callable[[str], ContextManager] | None = None) -> dict[str, AttackRun]:
+    """FGSM, BIM and JSMA, each on its own mixed set; ``stage`` (``run.stage``) times each as "attack+detect <name>"."""
+    classifier = attacks.as_art_classifier(trained.model, input_shape=(1, 28, 28), nb_classes=10, device=device)
+    runs = {}
+    for name in ATTACK_NAMES:
+        with (stage(f"attack+detect {name}") if stage else contextlib.nullcontext()):
+            x, y = pool.clean(name)
+            runs[name] = run_attack(name, trained.model, classifier, x, y, params, device=device)
+    return runs
+
+
+def evaluate_mixed(name: str, model, x_clean, x_adv, y, params: Mapping[str, Any], device="cpu", attack_seconds: float = 0.0) -> AttackRun:
     """Score a mixed set and cross-fit the three detectors on it."""
     started = time.perf_counter()
     mixed = detector.make_mixed(x_clean, x_adv, y)
     scores = detector.score(model, mixed, passes=params["mc_passes"], crop_size=params["crop_size"], device=device,
                             seed=params["seed"], name=name)
-    run = AttackRun(name, mixed, scores, attack_seconds=attack_seconds)
-    for method in detector.METHODS:
-        run.evaluations[method] = detector.summarize(detector.cross_fit(method, scores, mixed), scores, mixed)
+    run = evaluate(name, mixed, scores, attack_seconds=attack_seconds)
     run.detector_seconds = time.perf_counter() - started
     return run
 
 
-def run_adaptive(model, x_clean, y, params: dict, reference: AttackRun, device="cpu") -> dict:
+def evaluate(name: str, mixed: detector.MixedSet, scores: detector.Scores, attack_seconds: float = 0.0) -> AttackRun:
+    """Cross-fit the three detectors on a scored mixed set."""
+    run = AttackRun(name, mixed, scores, attack_seconds=attack_seconds)
+    for method in detector.METHODS:
+        run.evaluations[method] = detector.summarize(detector.cross_fit(method, scores, mixed), scores, mixed)
+    return run
+
+
+# ---------------------------------------------------------------------------------------------------
+# Beyond the study: the adaptive attack
+
+
+@dataclass
+class AdaptiveResult:
+    """The adaptive attack's mixed set (``run``, with thresholds re-tuned on it, cross-fitted), the detectors
+    with the thresholds tuned on the non-adaptive ``reference`` attack (``fixed``), and the adversarial digits."""
+
+    run: AttackRun
+    fixed: dict[str, dict]
+    x_adv: np.ndarray
+    reference: str = ADAPTIVE_REFERENCE
+    eps: float = 0.0
+    steps: int = 0
+    eot: int = 0
+
+
+def run_adaptive(model, x_clean, y, params: Mapping[str, Any], reference: AttackRun, device="cpu") -> AdaptiveResult:
     """The adaptive attack on ``x_clean``; the detector with the thresholds tuned on ``reference`` (the
     defender did not see this attack) and re-tuned on the adaptive set itself (cross-fitted)."""
     started = time.perf_counter()
@@ -172,84 +214,29 @@ def run_adaptive(model, x_clean, y, params: dict, reference: AttackRun, device="
     )
     attack_seconds = time.perf_counter() - started
     run = evaluate_mixed("adaptive", model, x_clean, x_adv, y, params, device=device, attack_seconds=attack_seconds)
+    return judge_adaptive(run, reference, x_adv, params)
+
+
+def judge_adaptive(run: AttackRun, reference: AttackRun, x_adv: np.ndarray, params: Mapping[str, Any]) -> AdaptiveResult:
+    """The adaptive set (already re-tuned, cross-fitted) judged also with the thresholds tuned on ``reference``."""
     fixed = {}
     for method in detector.METHODS:
         # Thresholds as deployed: those tuned (fold 0's) on the non-adaptive reference attack.
         settings = reference.evaluations[method]["settings"][0]
         flagged = detector.fixed_rule(method, settings, run.scores)
         fixed[method] = detector.summarize(detector.Evaluation(method, flagged, [settings]), run.scores, run.mixed)
-    return {"run": run, "fixed": fixed, "x_adv": x_adv}
+    return AdaptiveResult(run, fixed, x_adv, reference.name, params["adaptive_eps"], params["adaptive_steps"], params["adaptive_eot"])
 
 
-# ---------------------------------------------------------------------------------------------------
-# Tables (rows, columns) for helpers.tables.show_table
+def attack_adaptively(trained: Trained, pool: Pool, runs: Mapping[str, AttackRun], params: Mapping[str, Any], device) -> AdaptiveResult:
+    """The adaptive attack on its share of the pool, judged with the thresholds the defender tuned on BIM."""
+    x, y = pool.clean("adaptive")
+    return run_adaptive(trained.model, x, y, params, runs[ADAPTIVE_REFERENCE], device=device)
 
 
-def _ref(table: dict, source: str, attack: str, key: str):
-    value = table.get(source, {}).get(attack, {})
-    value = value.get(key) if isinstance(value, dict) else value
-    return MISSING if value is None else value
-
-
-def undefended_table(runs: dict[str, AttackRun]):
-    rows = [[attacks.attack_title(n), len(r.mixed), r.undefended_accuracy,
-             REFERENCE_UNDEFENDED["study"][n], REFERENCE_UNDEFENDED["paper"][n]] for n, r in runs.items()]
-    return rows, ["attack", "images", "undefended accuracy (ours)", "study", "paper"]
-
-
-def detection_table(runs: dict[str, AttackRun], method: str = "hybrid", with_reference: bool = True):
-    rows = []
-    for name, run in runs.items():
-        e = run.evaluations[method]
-        rows.append([attacks.attack_title(name), "ours", e["fn"], e["fp"], e["tn"], e["tp"], e["accuracy"]])
-        if with_reference and name in REFERENCE_DETECTION["study"]:
-            for source in ("study", "paper"):
-                ref = REFERENCE_DETECTION[source][name]
-                rows.append(["", source, ref["fn"], ref["fp"], ref["tn"], ref["tp"], ref["accuracy"]])
-    return rows, ["attack", "source", "FN", "FP", "TN", "TP", "detection accuracy"]
-
-
-LABELED_CLEAN_KEYS = ("clean_correct", "clean_incorrect", "adv_correct", "adv_incorrect", "accuracy")
-LABELED_CLEAN_COLUMNS = ["clean, correct", "clean, incorrect", "adv., correct", "adv., incorrect", "reclassification accuracy"]
-
-
-def labeled_clean_table(runs: dict[str, AttackRun], method: str = "hybrid", with_reference: bool = True):
-    rows = []
-    for name, run in runs.items():
-        b = run.evaluations[method]["labeled_clean"]
-        rows.append([attacks.attack_title(name), "ours", b["n"]] + [b[k] for k in LABELED_CLEAN_KEYS])
-        if with_reference and name in REFERENCE_LABELED_CLEAN["study"]:
-            for source in ("study", "paper"):
-                rows.append(["", source, MISSING] + [_ref(REFERENCE_LABELED_CLEAN, source, name, k) for k in LABELED_CLEAN_KEYS])
-    return rows, ["attack", "source", "labeled clean"] + LABELED_CLEAN_COLUMNS
-
-
-def baseline_table(runs: dict[str, AttackRun]):
-    rows = []
-    for name, run in runs.items():
-        for i, method in enumerate(detector.METHODS):
-            e = run.evaluations[method]
-            rows.append([attacks.attack_title(name) if i == 0 else "", method, e["fn"], e["fp"], e["tn"], e["tp"], e["accuracy"],
-                         e["labeled_clean"]["accuracy"]])
-    return rows, ["attack", "detector", "FN", "FP", "TN", "TP", "detection accuracy", "accuracy on labeled clean"]
-
-
-def adaptive_table(runs: dict[str, AttackRun], adaptive: dict, reference: str = "bim"):
-    """Non-adaptive BIM beside the adaptive attack (thresholds from BIM, and re-tuned on the adaptive set)."""
-    rows = []
-    ref = runs[reference]
-    adaptive_run = adaptive["run"]
-    for method in detector.METHODS:
-        settings = [
-            (f"{attacks.attack_title(reference)} (non-adaptive)", ref.evaluations[method], ref),
-            (f"adaptive, {attacks.attack_title(reference)} thresholds", adaptive["fixed"][method], adaptive_run),
-            ("adaptive, re-tuned thresholds", adaptive_run.evaluations[method], adaptive_run),
-        ]
-        for label, e, run in settings:
-            passed = end_to_end_success(e, run)
-            rows.append([method, label, e["fn"], e["fp"], e["accuracy"], e["labeled_clean"]["accuracy"], passed])
-    return rows, ["detector", "attack / thresholds", "FN", "FP", "detection accuracy", "accuracy on labeled clean",
-                  "adversarials that pass and fool"]
+def with_adaptive(runs: Mapping[str, AttackRun], adaptive: AdaptiveResult) -> dict[str, AttackRun]:
+    """The three attacks' runs and the adaptive one, for the plots that show all four."""
+    return {**runs, "adaptive": adaptive.run}
 
 
 def end_to_end_success(evaluation: dict, run: AttackRun) -> float:
@@ -271,43 +258,8 @@ def _flagged_from(evaluation: dict, run: AttackRun) -> np.ndarray:
     return flagged
 
 
-def thresholds_table(runs: dict[str, AttackRun]):
-    rows = []
-    for name, run in runs.items():
-        for fold, s in enumerate(run.evaluations["hybrid"]["settings"]):
-            rows.append([attacks.attack_title(name), f"tuned on fold {1 - fold}, applied to fold {fold}",
-                         f"{s['ig_threshold']:.4f}", f"{s['information_gain']:.3f}", f"{s['low']:.4f}", f"{s['high']:.4f}",
-                         s["votes_needed"], s["calibration_accuracy"]])
-    return rows, ["attack", "folds", "information-gain threshold t", "gain (bits)", "L", "H", "C", "accuracy on the tuning fold"]
-
-
 # ---------------------------------------------------------------------------------------------------
-# Figures
-
-
-def plot_uncertainty_histograms(runs: dict[str, AttackRun], bins: int = 50):
-    """The study's Figure 1: uncertainty of clean versus adversarial images, one panel per attack."""
-    import matplotlib.pyplot as plt
-
-    from helpers.plots import use_style
-
-    use_style()
-    fig, axes = plt.subplots(1, len(runs), figsize=(3.6 * len(runs), 3.2), squeeze=False)
-    for ax, (name, run) in zip(axes[0], runs.items()):
-        u, adv = run.scores.uncertainty, run.mixed.is_adversarial
-        edges = np.linspace(0, max(u.max(), 1e-6), bins + 1)
-        ax.hist(u[~adv], bins=edges, alpha=0.6, label="clean", color="#1f77b4")
-        ax.hist(u[adv], bins=edges, alpha=0.6, label="adversarial", color="#d62728")
-        chosen = run.evaluations["hybrid"]["settings"][0]
-        for value, style in ((chosen["low"], ":"), (chosen["high"], "--")):
-            if edges[0] <= value <= edges[-1]:
-                ax.axvline(value, color="k", linestyle=style, linewidth=1)
-        ax.set(title=attacks.attack_title(name) if name in attacks.ATTACKS else name, xlabel="MC-dropout uncertainty", yscale="log")
-    axes[0][0].set_ylabel("images (log scale)")
-    axes[0][0].legend()
-    fig.suptitle("Uncertainty of clean and adversarial digits (dotted: L, dashed: H, fold 0)")
-    fig.tight_layout()
-    return fig
+# ROC of the uncertainty alone
 
 
 def roc_points(uncertainty, is_adversarial):
@@ -318,86 +270,6 @@ def roc_points(uncertainty, is_adversarial):
     return fpr, tpr, float(roc_auc_score(is_adversarial, uncertainty))
 
 
-def plot_roc(runs: dict[str, AttackRun]):
-    import matplotlib.pyplot as plt
-
-    from helpers.plots import use_style
-
-    use_style()
-    fig, ax = plt.subplots(figsize=(4.6, 4.2))
-    aucs = {}
-    for name, run in runs.items():
-        fpr, tpr, auc = roc_points(run.scores.uncertainty, run.mixed.is_adversarial)
-        aucs[name] = auc
-        label = attacks.attack_title(name) if name in attacks.ATTACKS else name
-        ax.plot(fpr, tpr, label=f"{label} (AUC {auc:.3f})")
-    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="chance")
-    ax.set(xlabel="false positive rate (clean flagged)", ylabel="true positive rate (adversarial flagged)",
-           title="Uncertainty alone as a detector", xlim=(0, 1), ylim=(0, 1.01))
-    ax.legend(loc="lower right")
-    return fig, aucs
-
-
-def example_rows(runs: dict[str, AttackRun], count: int = 8):
-    """Images for ``plots.image_grid``: the first ``count`` source digits, clean and per attack, with captions."""
-    first = next(iter(runs.values()))
-    n_clean = int((~first.mixed.is_adversarial).sum())
-    count = min(count, n_clean)
-    rows, labels, captions, correct = [], [], [], []
-
-    def add(label, run, offset):
-        idx = np.arange(offset, offset + count)
-        rows.append(run.mixed.x[idx])
-        labels.append(label)
-        captions.append([f"{run.scores.provisional[i]} u={run.scores.uncertainty[i]:.3f} v={run.scores.votes[i]}" for i in idx])
-        correct.append(list(run.scores.provisional[idx] == run.mixed.y[idx]))
-
-    add("clean", first, 0)
-    for name, run in runs.items():
-        n = int((~run.mixed.is_adversarial).sum())
-        if n >= count:
-            add(attacks.attack_title(name) if name in attacks.ATTACKS else name, run, n)
-    return rows, labels, captions, correct
-
-
-# ---------------------------------------------------------------------------------------------------
-# Prose from the numbers
-
-
-def detection_summary(runs: dict[str, AttackRun]) -> str:
-    sentences = []
-    for name, run in runs.items():
-        hybrid = run.evaluations["hybrid"]
-        best_baseline = max(("uncertainty only", "crops only"), key=lambda m: run.evaluations[m]["accuracy"])
-        b = run.evaluations[best_baseline]["accuracy"]
-        ref = REFERENCE_DETECTION["study"].get(name, {}).get("accuracy")
-        cmp = "beats" if hybrid["accuracy"] > b else ("ties" if hybrid["accuracy"] == b else "does not beat")
-        sentences.append(
-            f"{attacks.attack_title(name)} ({len(run.mixed)} images): undefended accuracy {100 * run.undefended_accuracy:.1f}%, "
-            f"hybrid detection accuracy {100 * hybrid['accuracy']:.1f}%"
-            + (f" (study {100 * ref:.1f}%)" if ref is not None else "")
-            + f"; it {cmp} the better baseline ({best_baseline}, {100 * b:.1f}%)."
-        )
-    return " ".join(sentences)
-
-
-def adaptive_summary(runs: dict[str, AttackRun], adaptive: dict, reference: str = "bim") -> str:
-    ref = runs[reference].evaluations["hybrid"]
-    fixed, retuned = adaptive["fixed"]["hybrid"], adaptive["run"].evaluations["hybrid"]
-    run = adaptive["run"]
-    passed = end_to_end_success(fixed, run)
-    text = (
-        f"Against non-adaptive {attacks.attack_title(reference)} the hybrid detector is {100 * ref['accuracy']:.1f}% accurate; "
-        f"against the adaptive attack with the same thresholds it is {100 * fixed['accuracy']:.1f}% "
-        f"({fixed['fn']} of {int(run.mixed.is_adversarial.sum())} adversarials labeled clean), and "
-        f"{100 * retuned['accuracy']:.1f}% even when the defender re-tunes H, L and C on the adaptive examples. "
-        f"{100 * passed:.1f}% of the adaptive adversarials both pass the detector and are misclassified "
-        f"(accuracy on images labeled clean: {100 * fixed['labeled_clean']['accuracy']:.1f}%). "
-    )
-    if fixed["accuracy"] < ref["accuracy"] - 0.05:
-        text += ("As Carlini and Wagner found for uncertainty-based detectors, an attacker who optimizes through the "
-                 "dropout masks and the crops largely evades a detector that looked strong against attacks that ignore it.")
-    else:
-        text += ("At this budget and step count the adaptive attack does not evade the detector much more than the "
-                 "non-adaptive one; a stronger attack (more steps, larger penalty weights) is the next thing to try before trusting it.")
-    return text
+def roc_aucs(runs: Mapping[str, AttackRun]) -> dict[str, float]:
+    """Area under the ROC curve of the uncertainty alone, per mixed set."""
+    return {name: roc_points(run.scores.uncertainty, run.mixed.is_adversarial)[2] for name, run in runs.items()}

@@ -1,0 +1,74 @@
+"""What the source study reports, beside which our numbers are shown.
+
+"study" is a reproduction of Alshemali, Graham and Kalita, "Toward robust image classification" (2019);
+"paper" is the original, whose values that reproduction gives in parentheses. Its first table is the
+undefended accuracy on the mixed sets, the second the hybrid detector's confusion counts, the third the
+images the detector labels clean. Nothing here is measured by this project.
+"""
+from __future__ import annotations
+
+from helpers.headline import Reference
+
+SOURCE = (
+    'A reproduction (the "study") of Alshemali, Graham and Kalita, "Toward robust image classification" '
+    '(2019; the "paper"): LeNet with MC-dropout uncertainty and crop-and-resize voting against FGSM, BIM and JSMA'
+)
+
+#: Undefended accuracy on the 50/50 mixed sets (Table 1).
+REFERENCE_UNDEFENDED = {
+    "study": {"fgsm": 0.585, "bim": 0.496, "jsma": 0.511},
+    "paper": {"fgsm": 0.590, "bim": 0.500, "jsma": 0.520},
+}
+#: Hybrid detector confusion counts and accuracy on the mixed sets (Table 2).
+REFERENCE_DETECTION = {
+    "study": {
+        "fgsm": {"fn": 515, "fp": 194, "tn": 4766, "tp": 4445, "accuracy": 0.929},
+        "bim": {"fn": 323, "fp": 28, "tn": 4928, "tp": 4633, "accuracy": 0.965},
+        "jsma": {"fn": 116, "fp": 66, "tn": 4893, "tp": 4843, "accuracy": 0.982},
+    },
+    "paper": {
+        "fgsm": {"fn": 252, "fp": 134, "tn": 4796, "tp": 4725, "accuracy": 0.961},
+        "bim": {"fn": 249, "fp": 104, "tn": 4826, "tp": 4728, "accuracy": 0.964},
+        "jsma": {"fn": 85, "fp": 74, "tn": 4856, "tp": 4892, "accuracy": 0.983},
+    },
+}
+#: Among images labeled clean (Table 3): fractions clean-correct / clean-incorrect / adv-correct / adv-incorrect
+#: and reclassification accuracy. The paper reports only the accuracy.
+REFERENCE_LABELED_CLEAN = {
+    "study": {
+        "fgsm": {"clean_correct": 0.958, "clean_incorrect": 0.0, "adv_correct": 0.002, "adv_incorrect": 0.039, "accuracy": 0.961},
+        "bim": {"clean_correct": 0.993, "clean_incorrect": 0.0, "adv_correct": 0.0, "adv_incorrect": 0.006, "accuracy": 0.994},
+        "jsma": {"clean_correct": 0.986, "clean_incorrect": 0.0, "adv_correct": 0.011, "adv_incorrect": 0.002, "accuracy": 0.998},
+    },
+    "paper": {"fgsm": {"accuracy": 0.990}, "bim": {"accuracy": 0.990}, "jsma": {"accuracy": 0.999}},
+}
+#: The LeNet's clean test accuracy as the study states it ("about 98%").
+REFERENCE_CLEAN_ACCURACY = 0.98
+MISSING = "–"
+
+_TITLES = {"fgsm": "FGSM", "bim": "BIM", "jsma": "JSMA"}
+
+
+def _percent(fraction: float) -> float:
+    return round(100 * fraction, 1)
+
+
+def _detection(attack: str) -> Reference:
+    paper = REFERENCE_DETECTION["paper"][attack]["accuracy"]
+    return Reference(_percent(REFERENCE_DETECTION["study"][attack]["accuracy"]), source=f"Table 2, row {_TITLES[attack]}",
+                     tolerance=3.0, note=f"hybrid detector on ~10,000 mixed images; paper: {_percent(paper)}%")
+
+
+def _reclassification(attack: str) -> Reference:
+    paper = REFERENCE_LABELED_CLEAN["paper"][attack]["accuracy"]
+    return Reference(_percent(REFERENCE_LABELED_CLEAN["study"][attack]["accuracy"]), source=f"Table 3, row {_TITLES[attack]}",
+                     tolerance=3.0, note=f"accuracy on the images the detector labels clean; paper: {_percent(paper)}%")
+
+
+#: The study's values under our headline keys, in the metrics' units (accuracies in percent).
+REFERENCE: dict[str, Reference] = {
+    "clean_accuracy": Reference(_percent(REFERENCE_CLEAN_ACCURACY), source="model description (\"about 98%\")", tolerance=2.0,
+                                note="LeNet with dropout, dropout off at test time"),
+    **{f"{attack}_detection_accuracy": _detection(attack) for attack in _TITLES},
+    **{f"{attack}_reclassification_accuracy": _reclassification(attack) for attack in _TITLES},
+}

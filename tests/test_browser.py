@@ -1,0 +1,111 @@
+"""The reports as a reader meets them: headless Chromium, networking blocked.
+
+Runs the quickstart at its smoke preset through the batch runner, then opens ``index.html`` and the
+study's two HTML reports from disk. The test fails on a console error, an uncaught page error, a
+request for anything but a local file or inline data, or a stderr block showing a progress bar or a
+known warning. Needs Debian's ``chromium`` and the ``playwright`` package (the ``test`` extra); it is
+skipped without them unless ``ADVLAB_REQUIRE_BROWSER=1`` (as ``.ci/run`` sets), which makes it fail.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from helpers.runner import run
+from helpers.runner.html import PROGRESS_BAR
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+REQUIRED = os.environ.get("ADVLAB_REQUIRE_BROWSER") == "1"
+NOISE = re.compile(r"TqdmWarning|IProgress|oneDNN|tensorflow/|without encryption|Traceback")
+
+try:
+    from playwright.sync_api import sync_playwright
+except ImportError:  # pragma: no cover - depends on the environment
+    sync_playwright = None
+
+
+def _browser_or_skip():
+    missing = [what for what, ok in (("chromium", CHROMIUM), ("playwright", sync_playwright)) if not ok]
+    if missing:
+        message = f"{' and '.join(missing)} not installed (apt-get install chromium; pip install -e .[test])"
+        if REQUIRED:
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@pytest.fixture(scope="module")
+def smoke_reports(tmp_path_factory):
+    _browser_or_skip()
+    reports = tmp_path_factory.mktemp("reports")
+    saved = {k: os.environ.get(k) for k in ("ADVLAB_REPORTS", "MPLBACKEND", "ADVLAB_CACHE")}
+    os.environ["ADVLAB_REPORTS"] = str(reports)
+    os.environ["ADVLAB_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    os.environ.pop("MPLBACKEND", None)
+    try:
+        assert run.main(["quickstart", "--preset", "smoke"]) == 0
+    finally:
+        for key, value in saved.items():
+            os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
+    return reports
+
+
+def _visit(page_path: Path, screenshot: Path) -> dict:
+    """Open one file in Chromium with the network blocked; what it asked for and what went wrong."""
+    seen = {"remote": [], "console": [], "errors": [], "stderr": []}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run"],
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+
+            def route(request_route):
+                url = request_route.request.url
+                if url.startswith(("file:", "data:", "about:")):
+                    request_route.continue_()
+                else:
+                    seen["remote"].append(url)
+                    request_route.abort()
+
+            page.route("**/*", route)
+            page.on("console", lambda msg: seen["console"].append(msg.text) if msg.type == "error" else None)
+            page.on("pageerror", lambda exc: seen["errors"].append(str(exc)))
+            page.goto(page_path.as_uri(), wait_until="load")
+            page.wait_for_timeout(300)
+            seen["stderr"] = page.locator('[data-mime-type="application/vnd.jupyter.stderr"]').all_inner_texts()
+            seen["images"] = page.evaluate("Array.from(document.images).map(i => i.naturalWidth > 0)")
+            page.screenshot(path=str(screenshot), full_page=False)
+        finally:
+            browser.close()
+    return seen
+
+
+@pytest.mark.parametrize("name", ["index.html", "quickstart/quickstart.html", "quickstart/quickstart.reader.html"])
+def test_report_renders_offline_with_no_errors_or_progress_output(smoke_reports, name, tmp_path):
+    shots = Path(os.environ.get("ADVLAB_SCREENSHOTS", tmp_path))
+    shots.mkdir(parents=True, exist_ok=True)
+    seen = _visit(smoke_reports / name, shots / (name.replace("/", "_") + ".png"))
+    assert not seen["remote"], f"{name} requested non-local URLs: {seen['remote']}"
+    assert not seen["console"] and not seen["errors"], f"{name}: console {seen['console']} errors {seen['errors']}"
+    noisy = [t for t in seen["stderr"] if PROGRESS_BAR.search(t) or NOISE.search(t)]
+    assert not noisy, f"{name} shows progress or warning output: {noisy[:3]}"
+    assert seen["images"] and all(seen["images"]), f"{name}: an image did not load ({seen['images']})"
+
+
+def test_the_browser_check_catches_a_remote_request_and_a_progress_block(tmp_path):
+    _browser_or_skip()
+    page = tmp_path / "bad.html"
+    page.write_text(
+        '<html><head><script src="https://cdn.example.org/require.js"></script></head><body>'
+        '<div data-mime-type="application/vnd.jupyter.stderr"><pre>training:  40%|####      | 4/10 [00:01&lt;00:02]</pre>'
+        '</div><img src="data:image/gif;base64,R0lGODlhAQABAAAAACw="></body></html>'
+    )
+    seen = _visit(page, tmp_path / "bad.png")
+    assert seen["remote"] == ["https://cdn.example.org/require.js"]
+    assert any(PROGRESS_BAR.search(t) for t in seen["stderr"])

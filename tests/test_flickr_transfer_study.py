@@ -1,0 +1,132 @@
+"""Study 5's parameters, presets, reference and headline: every preset is valid, cross-parameter checks stop
+bad combinations, the study's findings are reference text (it states no numbers), and the headline keeps the
+same keys at every setting, with the study's value beside ours only where the study gives one."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from helpers.params import ParameterError
+from helpers.runner.catalog import find_study
+from helpers.studies.flickr_transfer_attacks import parameters, reference, report, study
+from helpers.studies.flickr_transfer_attacks.backbones import WeightsSource
+from helpers.studies.flickr_transfer_attacks.evaluation import AttackSweep
+
+PRESETS = Path(__file__).resolve().parents[1] / "notebooks" / "presets" / "flickr_transfer_attacks"
+
+
+def _parameters_cell():
+    import nbformat
+
+    nb = nbformat.read(find_study("flickr_transfer_attacks").path, as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    namespace = {}
+    exec(cell.source, namespace)
+    return {k: v for k, v in namespace.items() if not k.startswith("__")}
+
+
+@pytest.mark.parametrize("preset", ["default", "smoke", "full"])
+def test_every_preset_passes_the_parameter_checks(preset):
+    values = _parameters_cell()
+    if preset != "default":
+        overrides = yaml.safe_load((PRESETS / f"{preset}.yaml").read_text())
+        assert set(overrides) <= set(parameters.PARAMETERS), set(overrides) - set(parameters.PARAMETERS)
+        values.update(overrides, preset=preset)
+    assert set(values) == set(parameters.PARAMETERS)
+    for name, spec in parameters.PARAMETERS.items():
+        spec.check(name, values[name])
+    parameters.check_combinations(values)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"epsilons": [0.004, 0.004]}, "duplicates"),
+    ({"backbones": ["MobileNet", "MobileNet"]}, "duplicates"),
+    ({"jpeg_qualities": [50, 10, 50]}, "duplicates"),
+    ({"epsilons": [0.0, 0.004]}, "must be > 0"),
+])
+def test_inconsistent_parameters_are_rejected(change, message):
+    values = {**_parameters_cell(), **change}
+    with pytest.raises(ParameterError, match=message):
+        parameters.check_combinations(values)
+
+
+def test_the_study_states_findings_not_numbers():
+    assert reference.SOURCE and reference.REFERENCE == {}
+    assert {"pgd_vs_fgsm", "blur", "jpeg", "pca", "resnet_vs_vgg"} <= set(reference.STUDY_FINDINGS)
+    assert 0 < reference.HELPS < reference.HIGH_SSIM < 1
+
+
+# --------------------------------------------------------------------------------------------------
+# Headline, from hand-made results (no TensorFlow)
+
+
+class _Model:
+    def __init__(self, from_cache):
+        self.from_cache = from_cache
+
+
+def _curve(levels, accuracy, agreement, ssim):
+    return [{"level": lv, "accuracy": a, "agreement": g, "ssim": s} for lv, a, g, s in zip(levels, accuracy, agreement, ssim)]
+
+
+def _results(backbones, epsilons, *, pgd_drop=0.0, from_cache=True):
+    """Photos, Trained and Attacked as the stages return them, with made-up numbers."""
+    classes = ["a", "b", "c"]
+    split = study.Split(classes, np.zeros((6, 4, 4, 3)), np.arange(6) % 3, np.zeros((3, 4, 4, 3)), np.arange(3), ["x"] * 3, "id")
+    photos = study.Photos(study.PhotoSource(Path("/photos/imagewoof5"), "folder", "a folder"), split)
+    source = WeightsSource(None, "local file")
+    plans = [study.BackbonePlan(name, [name], source) for name in backbones]
+    models = {name: _Model(from_cache) for name in backbones}
+    accuracy = {name: 0.9 - 0.1 * i for i, name in enumerate(backbones)}
+    trained = study.Trained(plans, models, accuracy, {n: n for n in backbones}, len(classes))
+    sweeps = {}
+    for i, name in enumerate(backbones):
+        n = len(epsilons)
+        sweep = AttackSweep(name)
+        falling = list(np.linspace(0.6, 0.4, n) - 0.1 * i)
+        sweep.curves = {"fgsm": _curve(epsilons, falling, falling, [0.99] * n),
+                        "pgd": _curve(epsilons, [f - pgd_drop for f in falling], falling, [0.98] * n)}
+        sweep.defense = [{"attack": "clean", "epsilon": 0.0, "attacked_accuracy": accuracy[name], "jpeg_accuracy": 0.8, "blur_accuracy": 0.7}]
+        sweep.defense += [{"attack": a, "epsilon": e, "attacked_accuracy": 0.3, "jpeg_accuracy": 0.5 + e, "blur_accuracy": 0.35}
+                          for a in ("fgsm", "pgd") for e in epsilons]
+        sweeps[name] = sweep
+    attacked = study.Attacked(sweeps, epsilons[-1], {"jpeg": 50, "blur": 3}, dict(accuracy), 10)
+    return photos, trained, attacked
+
+
+def test_headline_has_stable_keys_with_the_settings_in_the_detail():
+    one = report.headline(*_results(["MobileNet"], [0.004, 0.016]), {"epsilons": [0.004, 0.016], "pgd_steps": 2})
+    two = report.headline(*_results(["VGG16", "ResNet50"], [0.001, 0.002, 0.008], pgd_drop=0.2, from_cache=False),
+                          {"epsilons": [0.001, 0.002, 0.008], "pgd_steps": 20})
+    keys = [m.key for m in one]
+    assert keys == [m.key for m in two] and len(set(keys)) == len(keys) and 4 <= len(keys) <= 10
+    assert {"clean_accuracy", "fgsm_accuracy", "pgd_accuracy", "pgd_jpeg_accuracy", "pgd_blur_accuracy"} <= set(keys)
+    for m in one + two:
+        assert m.key.isidentifier() and not any(ch.isdigit() for ch in m.key)
+        if m.key in reference.REFERENCE:  # the study's value beside ours where it gives one, nowhere else
+            assert m.study == reference.REFERENCE[m.key].value and m.study_source
+        else:
+            assert m.study is None and m.reproduced is None
+    by_key = {m.key: m for m in one}, {m.key: m for m in two}
+    assert by_key[0]["pgd_accuracy"].detail == {"eps": 0.016, "steps": 2}
+    assert by_key[1]["pgd_accuracy"].detail == {"eps": 0.008, "steps": 20}
+    assert by_key[1]["pgd_jpeg_accuracy"].detail == {"quality": 50, "eps": 0.008, "steps": 20}
+    # percentages, at the largest budget; with two backbones the mean of both
+    assert by_key[0]["clean_accuracy"].unit == "%" and by_key[0]["clean_accuracy"].value == pytest.approx(90.0)
+    assert by_key[0]["fgsm_accuracy"].value == pytest.approx(40.0)
+    assert by_key[1]["clean_accuracy"].value == pytest.approx(85.0) and "mean" in by_key[1]["clean_accuracy"].label
+    assert by_key[1]["pgd_accuracy"].value == pytest.approx(15.0)  # (0.4 - 0.2 + 0.3 - 0.2) / 2
+    assert by_key[1]["pgd_jpeg_accuracy"].value == pytest.approx(50.8)
+    assert by_key[0]["pgd_ssim"].value == pytest.approx(0.98) and by_key[0]["pgd_ssim"].unit == ""
+    assert by_key[0]["models_from_cache"].value is True and by_key[1]["models_from_cache"].value is False
+
+
+def test_extra_keeps_each_backbone_and_the_comparison():
+    photos, trained, attacked = _results(["VGG16", "ResNet50"], [0.002, 0.008])
+    per = report.per_backbone(trained, attacked)
+    assert per["VGG16"]["clean_accuracy"] == pytest.approx(0.9) and per["ResNet50"]["pgd_accuracy"] == pytest.approx(0.3)
+    rows = report.compare_with_study(attacked.sweeps, {"VGG16": {}}, attacked.defenses, attacked.clean_accuracy, trained.titles)
+    assert {r[0]: r[3] for r in rows}["resnet_vs_vgg"] == "yes"  # ResNet50 scores lower here: 'no' would be right
