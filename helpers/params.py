@@ -7,6 +7,7 @@ with one message before any heavy work starts.
 """
 from __future__ import annotations
 
+import math
 import types
 from dataclasses import dataclass
 from typing import Any, Mapping
@@ -60,22 +61,27 @@ class Param:
         if self.choices is not None and value not in self.choices:
             options = ", ".join(repr(c) for c in self.choices)
             raise ParameterError(f"parameter {name!r} must be one of {options}, got {value!r}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ParameterError(f"parameter {name!r} must be a finite number, got {value!r}{self._hint()}")
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            high = self.high if self.high is not None or not isinstance(value, int) else LARGEST_INT
+            if high is not None and value > high:
+                raise ParameterError(f"parameter {name!r} must be <= {high}, got {value!r}{self._hint()}")
             if self.low is not None and value < self.low:
                 raise ParameterError(f"parameter {name!r} must be >= {self.low}, got {value!r}{self._hint()}")
-            if self.high is not None and value > self.high:
-                raise ParameterError(f"parameter {name!r} must be <= {self.high}, got {value!r}{self._hint()}")
 
     def _hint(self) -> str:
         return f" ({self.help})" if self.help else ""
 
 
 DEVICE_CHOICES = ("auto", "cuda", "mps", "cpu")
+# Integers without a stated bound must still fit the C ints that NumPy, PyTorch and ART take.
+LARGEST_INT = 2**31 - 1
 
 # The parameters every notebook has: which preset the values came from, the seed, and the device.
 RUN_PARAMETERS = {
     "preset": Param(str, help="name of the preset these values come from"),
-    "seed": Param(int, low=0),
+    "seed": Param(int, low=0, high=2**32 - 1, help="NumPy takes seeds below 2**32"),
     "device": Param(str, choices=DEVICE_CHOICES, help='"auto" picks cuda, then mps, then cpu'),
 }
 

@@ -76,7 +76,7 @@ def _run(mode, t, c1_attacked, c2_attacked):
 
 
 def _results(intensities, modes):
-    runs = {mode: {t: _run(mode, t, 0.5 - t, 0.9 - t) for t in intensities} if mode in modes else {}
+    runs = {mode: {t: _run(mode, t, 0.5 - t, 0.95 - t / 2) for t in intensities} if mode in modes else {}
             for mode in ("consecutive", "alternating")}
     pgd = [{"intensity": t, "pgd_c1": 0.1 - t / 2, "pgd_c2": 0.6} for t in intensities]
     ensemble = [{"network": "C1", "role": "ensemble member", "clean": 0.98, "single": 0.2, "ensemble": 0.3},

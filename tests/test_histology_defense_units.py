@@ -1,5 +1,5 @@
 """Unit tests for helpers.studies.histology_defense: pre-processors, the coarse-to-fine search, LightGBM as a
-post-processor, tile-grouped splits, the harmonic-mean objective and loading a user's model file."""
+post-processor, tile-grouped splits, the harmonic-mean objective, loading a user's model file and the headline."""
 from __future__ import annotations
 
 import numpy as np
@@ -10,7 +10,9 @@ from helpers.studies.histology_defense import postprocessors as post
 from helpers.studies.histology_defense import preprocessors as pre
 from helpers.studies.histology_defense.adversarial_set import AttackConfig, DefenseSet, attack_mix, build_defense_set, score
 from helpers.studies.histology_defense.model import HistologyCNN, ModelFileError, load_model
-from helpers.studies.histology_defense.study import PARAMETERS, MappingParam, check_combinations
+from helpers.studies.histology_defense import report, study
+from helpers.studies.histology_defense.parameters import PARAMETERS, MappingParam, check_combinations
+from helpers.studies.histology_defense.reference import REFERENCE
 from helpers.params import ParameterError
 
 
@@ -212,3 +214,47 @@ def test_class_labels_postprocessor_keeps_each_rows_answer():
     probs = np.array([[0.1, 0.7, 0.1, 0.1], [0.6, 0.2, 0.1, 0.1], [0.1, 0.1, 0.1, 0.7]], np.float32)
     out = post.make_art_postprocessor("class_labels")(probs)
     assert (out == np.eye(4, dtype=np.float32)[[1, 0, 3]]).all()
+
+
+def _stage_results(*, eps, steps, smoothing_window, searched=("spatial_smoothing", "jpeg"), holdout=True):
+    """The stage results ``report.headline`` reads, built by hand (no model, attack or search runs)."""
+    mix = _defense_set(40, 60)
+    fixed = study.FixedModel(None, [], "trained", np.zeros((40, 3, 4, 4), np.float32), mix.y[:40], 0.9, 50)
+    adv = study.AdversarialMix(None, [], mix, [], np.eye(4, dtype=np.float32)[mix.y], {"overall": 0.4, "clean": 1.0, "adversarial": 0.0, "harmonic": 0.0})
+    values = {"spatial_smoothing": smoothing_window, "jpeg": 30, "feature_squeezing": 4, "total_variation": 0.5}
+    searches = {n: pre.SearchResult([], [], {"value": values[n], "harmonic": 0.6, "clean": 0.9, "adversarial": 0.45, "images": len(mix)})
+                for n in searched}
+    splits = {"pool": np.arange(70), "test": np.arange(70, 100), "fit": np.arange(56), "validation": np.arange(56, 70)}
+    post_results = study.PostResults(splits, {}, "jpeg", {}, 12)
+    counts = {"harmonic": 0.75}
+    final = study.FinalEvaluation("jpeg", 30, None, None, np.zeros(len(mix)), {"harmonic": 0.85}, counts, 0.0)
+    rows = [{"held_out_attack": "pgd", "test_images": 5, "seen": {"adversarial": 0.8, "harmonic": 0.8},
+             "unseen": {"adversarial": 0.3, "harmonic": 0.4}}] if holdout else []
+    accuracy = {"clean": {"undefended": 1.0, "pre-processor": 0.9, "defense": 0.9},
+                "plain": {"undefended": 0.0, "pre-processor": 0.5, "defense": 0.7},
+                "adaptive": {"undefended": 0.0, "pre-processor": 0.1, "defense": 0.2}}
+    adaptive = study.AdaptiveResult(20, eps, steps, accuracy, None, None, "JPEG compression (quality=30)")
+    params = {"adaptive_eps": eps, "adaptive_steps": steps}
+    return fixed, adv, searches, post_results, final, rows, adaptive, params
+
+
+def test_headline_keys_are_stable_and_carry_the_studys_values():
+    first = report.headline(*_stage_results(eps=0.03, steps=10, smoothing_window=5))
+    second = report.headline(*_stage_results(eps=0.1, steps=40, smoothing_window=9, searched=("jpeg",), holdout=False))
+    keys = [m.key for m in first]
+    assert keys == [m.key for m in second] and len(set(keys)) == len(keys) and 4 <= len(keys) <= 10
+    assert all(k.isidentifier() and not any(c.isdigit() for c in k) for k in keys)
+    by_key = {m.key: m for m in first}
+    for key, ref in REFERENCE.items():
+        assert key in by_key, f"REFERENCE has {key!r}, which the headline does not report"
+        assert by_key[key].study == ref.value and by_key[key].study_source == ref.source
+    assert by_key["final_harmonic_all_images"].study == pytest.approx(84.46)
+    assert by_key["final_harmonic_all_images"].value == pytest.approx(85.0) and by_key["final_harmonic_all_images"].reproduced
+    assert by_key["adaptive_pgd_defense_accuracy"].value == pytest.approx(20.0)
+    assert by_key["adaptive_pgd_defense_accuracy"].detail["eps"] == 0.03 and by_key["adaptive_pgd_defense_accuracy"].detail["steps"] == 10
+    assert by_key["spatial_smoothing_harmonic"].detail["window_size"] == 5
+    # Parameter values live in the detail: at other settings the same keys carry the new values.
+    later = {m.key: m for m in second}
+    assert later["adaptive_pgd_defense_accuracy"].detail["eps"] == 0.1
+    assert later["spatial_smoothing_harmonic"].value is None  # not searched at that setting: reported as missing, not dropped
+    assert later["unseen_attack_adversarial_accuracy"].value is None

@@ -54,8 +54,31 @@ def test_unknown_name_lists_valid_ones_and_missing_is_reported():
 
 
 def test_every_study_declares_the_run_parameters():
+    import importlib
+
+    from helpers.params import RUN_PARAMETERS
+    from helpers.studies import STUDY_IDS
+
+    for study in STUDY_IDS:
+        schema = importlib.import_module(f"helpers.studies.{study}.parameters").PARAMETERS
+        shared = [name for name in RUN_PARAMETERS if name in schema]
+        assert {"preset", "seed"} <= set(shared), study
+        assert all(schema[name] is RUN_PARAMETERS[name] for name in shared), study
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+def test_non_finite_numbers_are_rejected_in_scalars_and_lists(value):
+    with pytest.raises(ParameterError, match="finite"):
+        Param(float).check("lr", value)
+    with pytest.raises(ParameterError, match=r"epsilons\[1\].*finite"):
+        Param(list, item=float).check("epsilons", [0.1, value])
+
+
+def test_integers_beyond_what_the_libraries_take_are_rejected():
     from helpers.params import RUN_PARAMETERS
 
-    for module in ("quickstart", "histology_defense.study", "cifar_robust.study", "mnist_detection.study", "gan_attacker.study"):
-        schema = __import__(f"helpers.{module}", fromlist=["PARAMETERS"]).PARAMETERS
-        assert all(schema[name] is spec for name, spec in RUN_PARAMETERS.items()), module
+    with pytest.raises(ParameterError, match="seed"):
+        RUN_PARAMETERS["seed"].check("seed", 2**32)
+    RUN_PARAMETERS["seed"].check("seed", 2**32 - 1)
+    with pytest.raises(ParameterError, match="<="):
+        Param(int).check("size", 2**40)

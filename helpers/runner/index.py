@@ -32,11 +32,27 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _link(folder: Path, name: Any) -> str:
-    """``<study>/<name>`` when that file exists in the report folder, else empty."""
+FAILED_DIR = "failed"  # <study>/failed/: the latest failed attempt, beside the last good report
+
+
+def _link(folder: Path, name: Any, prefix: str = "") -> str:
+    """``<study>/<name>`` (relative to the reports root) when that file exists in the folder, else empty."""
     if not isinstance(name, str) or not name or "/" in name:
         return ""
-    return f"{folder.name}/{name}" if (folder / name).is_file() else ""
+    return f"{prefix or folder.name}/{name}" if (folder / name).is_file() else ""
+
+
+def _latest_failure(folder: Path, run: dict[str, Any]) -> dict[str, str] | None:
+    """The failed attempt kept beside a good report, when it is newer than that report."""
+    failed = _read_json(folder / FAILED_DIR / "run.json")
+    if not failed or run.get("status") != "ok" or str(failed.get("finished_at", "")) < str(run.get("finished_at", "")):
+        return None
+    study = folder.name
+    return {
+        "error": failed.get("error") or "failed",
+        "finished_at": failed.get("finished_at") or "",
+        "html": _link(folder / FAILED_DIR, failed.get("html") or f"{study}.html", f"{study}/{FAILED_DIR}"),
+    }
 
 
 def collect_rows(reports_root: str | Path | None = None) -> list[dict[str, Any]]:
@@ -70,6 +86,7 @@ def collect_rows(reports_root: str | Path | None = None) -> list[dict[str, Any]]
             "reader_html": _link(folder, run.get("reader_html") or f"{study}.reader.html"),
             "metrics": _link(folder, "metrics.json"),
             "key_figure": _link(folder, f"{metrics.get('key_figure')}.png") if metrics.get("key_figure") else "",
+            "latest_failure": _latest_failure(folder, run),
         })
     rows.sort(key=lambda r: (int(r["number"]) if r["number"].isdigit() else 10**9, r["study"]))
     return rows
@@ -141,6 +158,13 @@ def _section(r: dict[str, Any]) -> str:
     ]
     links_html = " ".join(f'<a href="{esc(href, quote=True)}">{text}</a>' for href, text in links if href)
     error = f'<p class="error">{esc(r["error"])}</p>' if r["error"] else ""
+    failure = r.get("latest_failure")
+    if failure:
+        link = f' (<a href="{esc(failure["html"], quote=True)}">its report</a>)' if failure["html"] else ""
+        error += (
+            f'<p class="error"><span class="badge failed">latest attempt FAILED</span> {esc(format_date(failure["finished_at"]))}: '
+            f'{esc(failure["error"])}{link}. The results below are from the last good run.</p>'
+        )
     thumb = (
         f'<a class="thumb" href="{esc(r["reader_html"] or r["html"] or r["key_figure"], quote=True)}">'
         f'<img src="{esc(r["key_figure"], quote=True)}" alt="key figure of {esc(r["title"])}"></a>'
@@ -158,7 +182,7 @@ def render_index(rows: list[dict[str, Any]], generated_at: datetime | None = Non
     """The index page as one HTML string."""
     esc = html.escape
     generated_at = generated_at or datetime.now()
-    failed = sum(r["status"] != "ok" for r in rows)
+    failed = sum(r["status"] != "ok" or bool(r.get("latest_failure")) for r in rows)
     summary = f"{len(rows)} stud{'y' if len(rows) == 1 else 'ies'}"
     summary += f", {failed} failed" if failed else ", all ok" if rows else ""
     judged = [m for r in rows for m in r["headline"] if m.reproduced is not None]
@@ -187,6 +211,7 @@ def render_index(rows: list[dict[str, Any]], generated_at: datetime | None = Non
 CSV_COLUMNS = [
     "study", "number", "title", "status", "preset", "seed", "wall_seconds", "finished_at",
     "key", "label", "value", "unit", "study_value", "study_source", "tolerance", "reproduced", "detail",
+    "latest_attempt_error",
 ]
 
 
@@ -197,6 +222,7 @@ def render_csv(rows: list[dict[str, Any]]) -> str:
     writer.writeheader()
     for r in rows:
         base = {k: r.get(k) for k in ("study", "number", "title", "status", "preset", "seed", "wall_seconds", "finished_at")}
+        base["latest_attempt_error"] = (r.get("latest_failure") or {}).get("error", "")
         for m in r["headline"] or [None]:
             record = dict(base)
             if m is not None:

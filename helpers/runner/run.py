@@ -19,7 +19,9 @@ import json
 import logging
 import os
 import shutil
+import signal
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -31,7 +33,8 @@ from helpers.formatting import format_number, format_seconds
 from helpers.headline import from_records
 from helpers.progress import PROGRESS_FILE_ENV
 from helpers.runner.html import READER_SUFFIX, export_reports
-from helpers.runner.index import write_index
+from helpers.runner.index import FAILED_DIR, write_index
+from helpers.runner.lock import StudyBusyError, StudyLock
 from helpers.runner.relay import ProgressRelay
 from helpers.runner.catalog import (
     DEFAULT_PRESET,
@@ -49,6 +52,7 @@ log = logging.getLogger(__name__)
 PREFERRED_KERNEL = "advlab"
 FALLBACK_KERNEL = "python3"
 STAGING_SUFFIX = ".partial"
+KERNEL_IPC_ENV = "ADVLAB_KERNEL_IPC_DIR"  # private folder for the kernel's IPC sockets, one per run
 OLD_SUFFIX = ".old"
 
 EXAMPLES = """\
@@ -74,7 +78,19 @@ def _current_python_kernel_manager():
     from jupyter_client import AsyncKernelManager
 
     class CurrentInterpreterKernelManager(AsyncKernelManager):
-        """Starts Python kernels with ``sys.executable``, whatever interpreter the kernelspec names."""
+        """Starts Python kernels with ``sys.executable``, whatever interpreter the kernelspec names.
+
+        On POSIX the kernel talks over IPC sockets in a private temporary folder rather than TCP on
+        localhost: nothing else on the machine can connect, and ipykernel has no reason to warn that
+        the channel is unencrypted.
+        """
+
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            folder = os.environ.get(KERNEL_IPC_ENV, "")
+            if folder and os.name == "posix":
+                self.transport = "ipc"
+                self.ip = os.path.join(folder, "kernel")
 
         @property
         def kernel_spec(self):
@@ -124,7 +140,9 @@ def _kernel_environment(report_dir: Path, reports_root: Path, progress_file: Pat
     """Environment the kernel inherits: the staging report folder, this repo importable, inline plots,
     progress to the runner's relay file and no TensorFlow start-up log in the outputs."""
     saved = dict(os.environ)
+    ipc_dir = tempfile.mkdtemp(prefix="advlab-kernel-")
     try:
+        os.environ[KERNEL_IPC_ENV] = ipc_dir
         os.environ["ADVLAB_REPORT_DIR"] = str(report_dir)
         os.environ["ADVLAB_REPORTS"] = str(reports_root)
         os.environ[PROGRESS_FILE_ENV] = str(progress_file)
@@ -138,6 +156,7 @@ def _kernel_environment(report_dir: Path, reports_root: Path, progress_file: Pat
     finally:
         os.environ.clear()
         os.environ.update(saved)
+        shutil.rmtree(ipc_dir, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -190,6 +209,20 @@ def _replace_dir(staging: Path, final: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def _has_good_report(folder: Path) -> bool:
+    try:
+        return json.loads((folder / "run.json").read_text(encoding="utf-8")).get("status") == "ok"
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _remove_stale_staging(root: Path, study_id: str) -> None:
+    """Staging folders of runs that died (SIGKILL, power loss); called while holding the study's lock."""
+    for leftover in root.glob(f"{study_id}{STAGING_SUFFIX}*"):
+        if leftover.is_dir():
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
 def run_study(
     study: Study,
     preset: str,
@@ -198,83 +231,98 @@ def run_study(
     kernel_name: str = FALLBACK_KERNEL,
     reports_root: Path | None = None,
 ) -> RunResult:
-    """Execute one study into ``<root>/<id>.partial/``, export HTML, then swap it into ``<root>/<id>/``."""
+    """Execute one study into a private staging folder, export HTML, then publish it.
+
+    A run that succeeds replaces ``<root>/<id>/``. A run that fails while a good report is there
+    leaves that report in place and publishes itself as ``<root>/<id>/failed/``, which the index
+    shows as the latest attempt. ``StudyBusyError`` when another live run owns the study.
+    """
+    root = reports_root or paths.reports_root()
+    with StudyLock(root, study.id):
+        _remove_stale_staging(root, study.id)
+        staging = Path(tempfile.mkdtemp(prefix=f"{study.id}{STAGING_SUFFIX}-", dir=root))
+        try:
+            os.chmod(staging, 0o755)
+            return _execute(study, preset, parameters, staging, root, kernel_name)
+        finally:
+            if staging.exists():  # interrupted (or the swap failed): the previous report stays as it was
+                shutil.rmtree(staging, ignore_errors=True)
+
+
+def _execute(study: Study, preset: str, parameters: dict[str, Any], staging: Path, root: Path, kernel_name: str) -> RunResult:
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    root = reports_root or paths.reports_root()
-    staging = root / f"{study.id}{STAGING_SUFFIX}"
-    if staging.exists():
-        shutil.rmtree(staging)
-    staging.mkdir(parents=True)
     executed = staging / f"{study.id}.ipynb"
     page = staging / f"{study.id}.html"
-
     started = datetime.now()
     t0 = time.perf_counter()
     error = ""
     try:
+        with ProgressRelay(sys.stderr) as relay, _kernel_environment(staging, root, relay.path):
+            papermill.execute_notebook(
+                str(study.path),
+                str(executed),
+                parameters=parameters,
+                kernel_name=kernel_name,
+                language="python",
+                progress_bar=False,
+                log_output=False,
+                cwd=str(study.notebooks_dir),
+                kernel_manager_class=_current_python_kernel_manager(),
+            )
+    except PapermillExecutionError as exc:
+        error = _one_line(f"{exc.ename}: {exc.evalue}")
+    except Exception as exc:  # kernel died, timed out, would not start ...
+        error = _one_line(f"{type(exc).__name__}: {exc}")
+    wall = time.perf_counter() - t0
+
+    try:
+        if executed.exists():
+            export_reports(executed, page, study.title, study.notebooks_dir)
+        else:
+            _error_page(page, study.title, error)
+    except OSError:
+        raise  # the reports root is unusable (disk full, read-only): the runner stops on this
+    except Exception as exc:
+        log.warning("%s: HTML export failed: %s", study.id, _one_line(f"{type(exc).__name__}: {exc}"))
+        error = error or _one_line(f"HTML export failed: {type(exc).__name__}: {exc}")
+
+    headline: list[dict[str, Any]] = []
+    metrics_path = staging / "metrics.json"
+    if metrics_path.exists():
         try:
-            with ProgressRelay(sys.stderr) as relay, _kernel_environment(staging, root, relay.path):
-                papermill.execute_notebook(
-                    str(study.path),
-                    str(executed),
-                    parameters=parameters,
-                    kernel_name=kernel_name,
-                    language="python",
-                    progress_bar=False,
-                    cwd=str(study.notebooks_dir),
-                    kernel_manager_class=_current_python_kernel_manager(),
-                )
-        except PapermillExecutionError as exc:
-            error = _one_line(f"{exc.ename}: {exc.evalue}")
-        except Exception as exc:  # kernel died, timed out, would not start ...
-            error = _one_line(f"{type(exc).__name__}: {exc}")
-        wall = time.perf_counter() - t0
+            headline = [m.as_dict() for m in from_records(json.loads(metrics_path.read_text(encoding="utf-8")).get("headline"))]
+        except (OSError, ValueError, AttributeError) as exc:
+            log.warning("%s: unreadable metrics.json: %s", study.id, exc)
+    elif not error:
+        log.warning("%s: the notebook wrote no metrics.json to its report folder", study.id)
 
-        try:
-            if executed.exists():
-                export_reports(executed, page, study.title, study.notebooks_dir)
-            else:
-                _error_page(page, study.title, error)
-        except Exception as exc:
-            log.warning("%s: HTML export failed: %s", study.id, _one_line(f"{type(exc).__name__}: {exc}"))
-            error = error or _one_line(f"HTML export failed: {type(exc).__name__}: {exc}")
-
-        headline: list[dict[str, Any]] = []
-        metrics_path = staging / "metrics.json"
-        if metrics_path.exists():
-            try:
-                headline = [m.as_dict() for m in from_records(json.loads(metrics_path.read_text(encoding="utf-8")).get("headline"))]
-            except (OSError, ValueError, AttributeError) as exc:
-                log.warning("%s: unreadable metrics.json: %s", study.id, exc)
-        elif not error:
-            log.warning("%s: the notebook wrote no metrics.json to its report folder", study.id)
-
-        status = "FAILED" if error else "ok"
-        run_info = {
-            "study": study.id,
-            "number": study.number,
-            "title": study.title,
-            "preset": preset,
-            "status": status,
-            "error": error,
-            "wall_seconds": round(wall, 2),
-            "started_at": started.isoformat(timespec="seconds"),
-            "finished_at": datetime.now().isoformat(timespec="seconds"),
-            "parameters": parameters,
-            "kernel": kernel_name,
-            "python": sys.executable,
-            "notebook": str(study.path),
-            "html": page.name,
-            "reader_html": page.name.removesuffix(".html") + READER_SUFFIX,
-        }
-        (staging / "run.json").write_text(json.dumps(run_info, indent=2, default=str) + "\n", encoding="utf-8")
-        final = root / study.id
+    status = "FAILED" if error else "ok"
+    run_info = {
+        "study": study.id,
+        "number": study.number,
+        "title": study.title,
+        "preset": preset,
+        "status": status,
+        "error": error,
+        "wall_seconds": round(wall, 2),
+        "started_at": started.isoformat(timespec="seconds"),
+        "finished_at": datetime.now().isoformat(timespec="seconds"),
+        "parameters": parameters,
+        "kernel": kernel_name,
+        "python": sys.executable,
+        "notebook": str(study.path),
+        "html": page.name,
+        "reader_html": page.name.removesuffix(".html") + READER_SUFFIX,
+    }
+    (staging / "run.json").write_text(json.dumps(run_info, indent=2, default=str) + "\n", encoding="utf-8")
+    final = root / study.id
+    if not error or not _has_good_report(final):
         _replace_dir(staging, final)
-    finally:
-        if staging.exists():  # interrupted (or the swap failed): the previous report stays as it was
-            shutil.rmtree(staging, ignore_errors=True)
+    else:  # keep the last good report; the failure goes beside it
+        final = final / FAILED_DIR
+        _replace_dir(staging, final)
     return RunResult(study, preset, status, wall, error, headline, final)
 
 
@@ -397,33 +445,78 @@ def main(argv: Sequence[str] | None = None, *, notebooks_dir: str | Path | None 
         log.warning("warning: %s", warning)
 
     root = paths.reports_root()
-    root.mkdir(parents=True, exist_ok=True)
+    problem = _unusable_root(root)
+    if problem:
+        return _fail(problem)
     results: list[RunResult] = []
+    previous_handler = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         for i, (study, parameters) in enumerate(plan, 1):
             print(f"[{i}/{len(plan)}] {study.number}_{study.id} · preset {args.preset}", flush=True)
-            result = run_study(study, args.preset, parameters, kernel_name=kernel_name, reports_root=root)
+            try:
+                result = run_study(study, args.preset, parameters, kernel_name=kernel_name, reports_root=root)
+            except StudyBusyError as exc:
+                result = RunResult(study, args.preset, "BUSY", 0.0, str(exc))
             results.append(result)
             where = _display_path(result.html) if result.html else ""
             if result.ok:
                 print(f"    ok in {format_seconds(result.wall_seconds)} -> {where}", flush=True)
+            elif result.status == "BUSY":
+                print(f"    not run: {result.error}", flush=True)
             else:
-                print(f"    FAILED in {format_seconds(result.wall_seconds)}: {result.error} (see {where})", flush=True)
-    except KeyboardInterrupt:
-        print("\ninterrupted: the study being run keeps its previous report", file=sys.stderr)
-        if results:
-            print(summary_table(results))
-        write_index(root)
-        return 130
+                kept = " (the previous good report is kept)" if result.report_dir and result.report_dir.name == FAILED_DIR else ""
+                print(f"    FAILED in {format_seconds(result.wall_seconds)}: {result.error} (see {where}){kept}", flush=True)
+    except (KeyboardInterrupt, Terminated) as exc:
+        what = "terminated" if isinstance(exc, Terminated) else "interrupted"
+        print(f"\n{what}: the study being run keeps its previous report", file=sys.stderr)
+        _finish(results, root)
+        return 143 if isinstance(exc, Terminated) else 130
+    except OSError as exc:  # disk full, reports root made read-only or removed mid-run
+        print(f"error: writing reports under {root} failed: {_one_line(str(exc), 200)}", file=sys.stderr)
+        _finish(results, root)
+        return 1
+    finally:
+        signal.signal(signal.SIGTERM, previous_handler)
 
-    index = write_index(root)
-    print()
-    print(summary_table(results))
+    index = _finish(results, root)
     failed = [r.study.id for r in results if not r.ok]
-    print(f"\nindex: {index}")
+    if index:
+        print(f"\nindex: {index}")
     if failed:
         print(f"{len(failed)} of {len(results)} failed: {', '.join(failed)}", file=sys.stderr)
     return 1 if failed else 0
+
+
+class Terminated(BaseException):
+    """SIGTERM, turned into an exception so that staging folders and the index are cleaned up."""
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated()
+
+
+def _unusable_root(root: Path) -> str:
+    """Why reports cannot be written under ``root`` (one line), or empty when they can."""
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=root, prefix=".advlab-probe-", delete=True)
+        probe.close()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        return f"reports root {root} is not usable ({reason}); set ADVLAB_REPORTS to a writable folder"
+    return ""
+
+
+def _finish(results: list[RunResult], root: Path) -> Path | None:
+    """Print the summary of what finished and rebuild the index; never raises for a broken root."""
+    if results:
+        print()
+        print(summary_table(results))
+    try:
+        return write_index(root)
+    except OSError as exc:
+        print(f"index not rebuilt: {_one_line(str(exc), 200)}", file=sys.stderr)
+        return None
 
 
 if __name__ == "__main__":

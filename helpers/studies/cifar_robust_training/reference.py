@@ -46,24 +46,24 @@ _DENOISER = "denoiser results"
 
 REFERENCE = {
     "natural_accuracy": Reference(
-        _percent(REFERENCE_MODELS["natural"]["natural"]), f"{_MODELS}, natural training, natural", tolerance=5.0),
+        _percent(REFERENCE_MODELS["natural"]["natural"]), f"{_MODELS}, natural training, natural accuracy", tolerance=5.0),
     "natural_fgsm_accuracy": Reference(
-        _percent(REFERENCE_MODELS["natural"]["fgsm"]), f"{_MODELS}, natural training, FGSM", tolerance=3.0),
+        _percent(REFERENCE_MODELS["natural"]["fgsm"]), f"{_MODELS}, natural training, FGSM accuracy", tolerance=3.0),
     "natural_pgd_accuracy": Reference(
-        _percent(REFERENCE_MODELS["natural"]["pgd"]), f"{_MODELS}, natural training, PGD", tolerance=3.0),
+        _percent(REFERENCE_MODELS["natural"]["pgd"]), f"{_MODELS}, natural training, PGD accuracy", tolerance=3.0),
     "pgd_at_natural_accuracy": Reference(
-        _percent(REFERENCE_MODELS["pgd_at"]["natural"]), f"{_MODELS}, PGD adversarial training, natural",
+        _percent(REFERENCE_MODELS["pgd_at"]["natural"]), f"{_MODELS}, PGD adversarial training, natural accuracy",
         tolerance=5.0),
     "pgd_at_pgd_accuracy": Reference(
-        _percent(REFERENCE_MODELS["pgd_at"]["pgd"]), f"{_MODELS}, PGD adversarial training, PGD", tolerance=5.0),
+        _percent(REFERENCE_MODELS["pgd_at"]["pgd"]), f"{_MODELS}, PGD adversarial training, PGD accuracy", tolerance=5.0),
     "denoiser_fgsm_accuracy": Reference(
         _percent(REFERENCE_DENOISER[BEST_DENOISER][1]),
-        f"{_DENOISER}, noise + {BEST_DENOISER[0]} autoencoders (its best), FGSM", tolerance=5.0,
+        f"{_DENOISER}, noise + {BEST_DENOISER[0]} autoencoders (its best), FGSM accuracy", tolerance=5.0,
         note="FGSM crafted on the bare classifier and fed through the defense (transfer)"),
     "pcl_natural_accuracy": Reference(
-        _percent(REFERENCE_MODELS["pcl"]["natural"]), f"{_MODELS}, PCL (50 + 100 epochs), natural",
+        _percent(REFERENCE_MODELS["pcl"]["natural"]), f"{_MODELS}, PCL (50 + 100 epochs), natural accuracy",
         tolerance=5.0),
     "pcl_pgd_accuracy": Reference(
-        _percent(REFERENCE_MODELS["pcl"]["attacked"]), f"{_MODELS}, PCL (50 + 100 epochs), attacked",
+        _percent(REFERENCE_MODELS["pcl"]["attacked"]), f"{_MODELS}, PCL (50 + 100 epochs), attacked accuracy",
         tolerance=5.0, note="the study's summary does not name the attack; ours is PGD"),
 }

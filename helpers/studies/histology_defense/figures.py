@@ -114,4 +114,13 @@ def plot_examples(rows, *, row_labels, predictions, labels, classes, title) -> p
     """Tiles in rows (clean, attacked, pre-processed ...) with the predicted group above each, green right, red wrong."""
     captions = [[classes[p] for p in preds] for preds in predictions]
     correct = [list(np.asarray(preds) == np.asarray(labels)) for preds in predictions]
-    return image_grid(rows, row_labels=row_labels, captions=captions, correct=correct, title=title, scale=1.5)
+    fig = image_grid(rows, row_labels=row_labels, captions=captions, correct=correct, title=title, scale=1.5)
+    width, height = fig.get_size_inches()
+    if width < MIN_EXAMPLES_WIDTH:  # a few columns: tight_layout squeezes the tiles to nothing beside the labels and title
+        fig.set_size_inches(MIN_EXAMPLES_WIDTH, height)
+        margin = (MIN_EXAMPLES_WIDTH - width) / 2 / MIN_EXAMPLES_WIDTH
+        fig.subplots_adjust(left=margin, right=1 - margin, top=0.9, bottom=0.02, hspace=0.3)
+    return fig
+
+
+MIN_EXAMPLES_WIDTH = 8.0
