@@ -110,7 +110,10 @@ def _valid(path: Path) -> dict | None:
         meta = json.loads(sidecar.read_text())
     except (OSError, ValueError):
         return None
-    return meta if meta.get("sha256") == file_sha256(path) else None
+    # A sidecar that parses but is not what we write (a list, null, wrong types) is as bad as a torn one.
+    if not isinstance(meta, dict) or not isinstance(meta.get("sha256"), str) or not isinstance(meta.get("meta", {}), dict):
+        return None
+    return meta if meta["sha256"] == file_sha256(path) else None
 
 
 def _discard(path: Path, reason: str) -> None:
@@ -157,7 +160,11 @@ def cached_artifact(
         "argv": sys.argv[:1],
         "meta": built_meta,
     }
-    atomic_write_text(_sidecar(path), json.dumps(sidecar, indent=2, default=str))
+    try:
+        atomic_write_text(_sidecar(path), json.dumps(sidecar, indent=2, default=str))
+    except OSError:  # an artifact without its sidecar is no entry: leave nothing behind
+        path.unlink(missing_ok=True)
+        raise
     return CacheEntry(path, built_meta, from_cache=False)
 
 
@@ -175,10 +182,12 @@ def cached_torch_model(
     """
     import torch
 
+    trained: dict[str, Any] = {}
+
     def build(temporary: Path) -> dict | None:
-        meta = train(model)
+        trained["meta"] = train(model)
         torch.save(model.state_dict(), temporary)
-        return meta
+        return trained["meta"]
 
     def load(path: Path) -> None:
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -186,4 +195,12 @@ def cached_torch_model(
 
     # The module's repr lists every layer and its shape, so editing an architecture retrains it.
     parts = {"architecture": type(model).__name__, "layers": repr(model), **parts}
-    return cached_artifact("models", name, parts, build, suffix=".pt", load=load)
+    try:
+        return cached_artifact("models", name, parts, build, suffix=".pt", load=load)
+    except OSError as error:
+        if "meta" not in trained:  # the failure came before training: nothing to go on with
+            raise
+        # Disk full or read-only cache: the model is trained in memory, the run goes on uncached.
+        warnings.warn(f"model cache: could not store {name} ({error.strerror or error}); continuing without caching it",
+                      stacklevel=2)
+        return CacheEntry(cache_dir() / "models" / f"{name}-uncached.pt", trained["meta"] or {}, from_cache=False)

@@ -66,3 +66,15 @@ class DataMissingError(FileNotFoundError):
 
     def __str__(self) -> str:  # FileNotFoundError would otherwise print the errno tuple
         return self.args[0]
+
+
+class DataCorruptError(ValueError):
+    """A data file is there but is not what it should be; the message names the file, what was
+    expected and what was found."""
+
+    def __init__(self, path: Path | str, expected: str, found: str, remedy: str = "delete it to download it again"):
+        self.path = Path(path)
+        super().__init__(f"{path} is not a valid data file: expected {expected}, found {found}; {remedy}")
+
+    def __str__(self) -> str:
+        return self.args[0]

@@ -57,7 +57,8 @@ def test_interrupted_build_leaves_nothing_behind():
     assert entry.path.read_bytes() == b"ok" and not entry.from_cache
 
 
-@pytest.mark.parametrize("damage", ["truncate", "garbage", "drop_sidecar", "bad_sidecar"])
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "drop_sidecar", "bad_sidecar", "list_sidecar",
+                                    "null_sidecar", "wrong_types"])
 def test_corrupt_cache_file_is_detected_and_rebuilt(damage):
     calls = []
     model = tiny_model()
@@ -69,6 +70,12 @@ def test_corrupt_cache_file_is_detected_and_rebuilt(damage):
         entry.path.write_bytes(b"\x00" * entry.path.stat().st_size)
     elif damage == "drop_sidecar":
         sidecar.unlink()
+    elif damage == "list_sidecar":
+        sidecar.write_text("[1, 2, 3]")
+    elif damage == "null_sidecar":
+        sidecar.write_text("null")
+    elif damage == "wrong_types":
+        sidecar.write_text(json.dumps({"sha256": 12, "meta": [1]}))
     else:
         sidecar.write_text("{not json")
     with pytest.warns(UserWarning, match="rebuilding"):
@@ -118,3 +125,34 @@ def test_fit_or_load_trains_once_then_loads_the_same_weights():
     assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), second.state_dict().values()))
     _, from_cache = fit_or_load("toy", tiny_model(), data, epochs=1, batch_size=8, learning_rate=0.01, seed=0)
     assert not from_cache  # another setting, another model
+
+
+def test_a_cache_that_cannot_be_written_leaves_no_entry_and_the_run_goes_on(tmp_path, monkeypatch):
+    """A read-only cache folder (as a full disk would): one warning, the model is trained, nothing is left."""
+    import os
+
+    if os.geteuid() == 0:
+        pytest.skip("root writes into read-only folders")
+    folder = cache.cache_dir() / "models"
+    folder.mkdir(parents=True)
+    folder.chmod(0o555)
+    try:
+        calls = []
+        model = tiny_model()
+        with pytest.warns(UserWarning, match="could not store tiny"):
+            entry = cache.cached_torch_model("tiny", model, counting_trainer(calls), {"epochs": 1})
+        assert calls == [1] and not entry.from_cache and list(folder.iterdir()) == []
+    finally:
+        folder.chmod(0o755)
+
+
+def test_a_failing_sidecar_write_removes_the_artifact(monkeypatch):
+    def full_disk(path, text):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(cache, "atomic_write_text", full_disk)
+    calls = []
+    with pytest.warns(UserWarning, match="No space left on device"):
+        entry = cache.cached_torch_model("tiny", tiny_model(), counting_trainer(calls), {"epochs": 1})
+    assert calls == [1] and not entry.from_cache
+    assert list((cache.cache_dir() / "models").iterdir()) == []

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from torchvision.datasets import MNIST
 
@@ -45,3 +46,27 @@ def test_same_seed_same_digits_other_seed_other_digits():
     c = load_mnist(300, 100, seed=2)
     assert torch.equal(a.x_train, b.x_train) and torch.equal(a.y_test, b.y_test)
     assert not torch.equal(a.x_train, c.x_train)
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda b: b"\x00\x00\x08\x02" + b[4:], "magic number 2051.*found magic number 2050"),
+        (lambda b: b[: len(b) // 2], "7,840,016 bytes.*found 3,920,008 bytes"),
+        (lambda b: b"", "idx header of 16 bytes.*found a file of 0 bytes"),
+    ],
+    ids=["wrong magic", "truncated", "empty"],
+)
+def test_a_corrupt_idx_file_is_named_with_what_was_expected(tmp_path, damage, message):
+    """A copy of the MNIST folder with one damaged test-image file: one message naming that file."""
+    from helpers.paths import DataCorruptError, data_root
+
+    source = data_root() / "MNIST" / "raw"
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-labels-idx1-ubyte"):
+        (raw / name).symlink_to(source / name)
+    (raw / "t10k-images-idx3-ubyte").write_bytes(damage((source / "t10k-images-idx3-ubyte").read_bytes()))
+    with pytest.raises(DataCorruptError, match=message) as error:
+        load_mnist(10, 10, root=tmp_path, download=False)
+    assert "t10k-images-idx3-ubyte" in str(error.value) and "\n" not in str(error.value)

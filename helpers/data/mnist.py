@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from torchvision.datasets import MNIST
 
-from ..paths import DataMissingError, data_root
+from ..paths import DataCorruptError, DataMissingError, data_root
 from .download import ChecksumError, RemoteFile, fetch
 from .splits import ImageSplit, stratified_indices
 
@@ -44,6 +44,44 @@ def _download(raw: Path) -> None:
             raise DataMissingError("MNIST", raw, f"No mirror worked for {filename} ({tried}). {_HOW_TO_GET}")
 
 
+# idx files: (magic number, item count, shape of one item) of each of the four MNIST files.
+_IDX_FILES = {
+    "train-images-idx3-ubyte": (2051, 60_000, (28, 28)),
+    "train-labels-idx1-ubyte": (2049, 60_000, ()),
+    "t10k-images-idx3-ubyte": (2051, 10_000, (28, 28)),
+    "t10k-labels-idx1-ubyte": (2049, 10_000, ()),
+}
+
+
+def check_idx_files(raw: Path) -> None:
+    """Check the header and size of every unpacked MNIST file in ``raw``; ``DataCorruptError`` names a bad one.
+
+    torchvision would otherwise fail on such a file with an empty ``AssertionError`` or a reshape error.
+    """
+    for name, (magic, count, shape) in _IDX_FILES.items():
+        path = raw / name
+        if not path.exists():
+            continue
+        header_size = 4 * (2 + len(shape))
+        with open(path, "rb") as handle:
+            header = handle.read(header_size)
+        size = path.stat().st_size
+        if len(header) < header_size:
+            raise DataCorruptError(path, f"an idx header of {header_size} bytes", f"a file of {size} bytes")
+        fields = [int.from_bytes(header[i:i + 4], "big") for i in range(0, header_size, 4)]
+        expected = [magic, count, *shape]
+        if fields != expected:
+            what = ("magic number", "item count", "rows", "columns")
+            found = ", ".join(f"{w} {f}" for w, f, e in zip(what, fields, expected) if f != e)
+            wanted = ", ".join(f"{w} {e}" for w, f, e in zip(what, fields, expected) if f != e)
+            raise DataCorruptError(path, wanted, found)
+        items = 1
+        for side in shape:
+            items *= side
+        if size != header_size + count * items:
+            raise DataCorruptError(path, f"{header_size + count * items:,} bytes", f"{size:,} bytes (truncated or padded)")
+
+
 def _to_float(images: torch.Tensor) -> torch.Tensor:
     return images.unsqueeze(1).to(torch.float32).div_(255.0)
 
@@ -71,12 +109,14 @@ def load_mnist(
     """
     root = Path(root) if root is not None else data_root()
     raw = root / "MNIST" / "raw"
+    check_idx_files(raw)
     try:
         train = MNIST(str(root), train=True, download=False)
     except RuntimeError:  # torchvision: "Dataset not found"
         if not download:
             raise DataMissingError("MNIST", raw, _HOW_TO_GET) from None
         _download(raw)
+        check_idx_files(raw)
         train = MNIST(str(root), train=True, download=False)
     test = MNIST(str(root), train=False, download=False)
 
