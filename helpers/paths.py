@@ -7,6 +7,7 @@ in CI against an offline data copy, or on a cluster with a shared data disk:
   into it when a dataset is missing and the network is there.
 - ``ADVLAB_CACHE``:   trained models and other derived files (default ``<repo>/.cache``).
 - ``ADVLAB_REPORTS``: the reports root (default ``<repo>/reports``).
+- ``ADVLAB_NOTEBOOKS``: the folder of study notebooks and presets (default ``<repo>/notebooks``).
 - ``ADVLAB_REPORT_DIR``: one study's report folder; the batch runner sets it so a run writes into a
   staging folder that replaces the old report only when the run is over.
 """
@@ -49,7 +50,8 @@ def report_dir(study: str) -> Path:
 
 
 def notebooks_dir() -> Path:
-    return REPO_ROOT / "notebooks"
+    """The study notebooks: ``$ADVLAB_NOTEBOOKS`` or ``<repo>/notebooks``."""
+    return _env_path("ADVLAB_NOTEBOOKS", REPO_ROOT / "notebooks")
 
 
 class DataMissingError(FileNotFoundError):

@@ -88,9 +88,20 @@ def _current_python_kernel_manager():
         def __init__(self, **kwargs):
             super().__init__(**kwargs)
             folder = os.environ.get(KERNEL_IPC_ENV, "")
+            self._private_folder = folder
             if folder and os.name == "posix":
                 self.transport = "ipc"
                 self.ip = os.path.join(folder, "kernel")
+
+        async def _async_launch_kernel(self, kernel_cmd, **kw):
+            # The kernel process's own stdout/stderr (start-up lines of TensorFlow's C++ logger, the
+            # shutdown message when papermill stops it) are not for the runner's terminal: they go to a
+            # log in the run's private folder. Cell output travels over the kernel's channels as usual.
+            if self._private_folder:
+                log_file = open(os.path.join(self._private_folder, "kernel.log"), "ab")  # noqa: SIM115
+                kw.setdefault("stdout", log_file)
+                kw.setdefault("stderr", log_file)
+            return await super()._async_launch_kernel(kernel_cmd, **kw)
 
         @property
         def kernel_spec(self):
