@@ -99,7 +99,7 @@ def test_keras_model_is_wrapped_and_attacked():
 
 @needs_mnist
 def test_feature_squeezing_changes_inputs_and_keeps_dtype(trained):
-    from helpers.quickstart import feature_squeezing
+    from helpers.studies.quickstart.study import feature_squeezing
 
     _, data, _ = trained
     x = data.x_test[:20].numpy()

@@ -44,12 +44,12 @@ def _download(raw: Path) -> None:
             raise DataMissingError("MNIST", raw, f"No mirror worked for {filename} ({tried}). {_HOW_TO_GET}")
 
 
-# idx files: (magic number, item count, shape of one item) of each of the four MNIST files.
+# idx files: (magic number, shape of one item) of each of the four MNIST files.
 _IDX_FILES = {
-    "train-images-idx3-ubyte": (2051, 60_000, (28, 28)),
-    "train-labels-idx1-ubyte": (2049, 60_000, ()),
-    "t10k-images-idx3-ubyte": (2051, 10_000, (28, 28)),
-    "t10k-labels-idx1-ubyte": (2049, 10_000, ()),
+    "train-images-idx3-ubyte": (2051, (28, 28)),
+    "train-labels-idx1-ubyte": (2049, ()),
+    "t10k-images-idx3-ubyte": (2051, (28, 28)),
+    "t10k-labels-idx1-ubyte": (2049, ()),
 }
 
 
@@ -58,7 +58,7 @@ def check_idx_files(raw: Path) -> None:
 
     torchvision would otherwise fail on such a file with an empty ``AssertionError`` or a reshape error.
     """
-    for name, (magic, count, shape) in _IDX_FILES.items():
+    for name, (magic, shape) in _IDX_FILES.items():
         path = raw / name
         if not path.exists():
             continue
@@ -69,6 +69,7 @@ def check_idx_files(raw: Path) -> None:
         if len(header) < header_size:
             raise DataCorruptError(path, f"an idx header of {header_size} bytes", f"a file of {size} bytes")
         fields = [int.from_bytes(header[i:i + 4], "big") for i in range(0, header_size, 4)]
+        count = fields[1]
         expected = [magic, count, *shape]
         if fields != expected:
             what = ("magic number", "item count", "rows", "columns")
