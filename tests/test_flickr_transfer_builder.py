@@ -251,3 +251,16 @@ def test_credentials_never_reach_files_logs_or_output(fake_flickr, credentials_e
     for where, text in texts.items():
         assert KEY not in text and SECRET not in text, f"a credential leaked into {where}"
     assert len(list(root.rglob("*.jpg"))) == 5
+
+
+def test_a_build_failing_on_its_first_search_leaves_the_data_root_untouched(fake_flickr, credentials_env, tmp_path):
+    """Fault class 7: no empty class folders, no staging folder, a published set stays byte-identical."""
+    good = tmp_path / "published"
+    build_photo_set(["ambulance"], good, per_class=2, image_size=32, per_page=3, rest_url=fake_flickr.rest_url)
+    before = {p.relative_to(good): p.read_bytes() for p in good.rglob("*") if p.is_file()}
+    with pytest.raises(FlickrSearchError):
+        build_photo_set(["boom"], tmp_path / "fresh", per_class=1, rest_url=fake_flickr.rest_url)
+    assert not (tmp_path / "fresh").exists() and not (tmp_path / "fresh.partial").exists()
+    with pytest.raises(FlickrSearchError):  # topping up a published set with a failing class
+        build_photo_set(["ambulance", "boom"], good, per_class=2, rest_url=fake_flickr.rest_url)
+    assert {p.relative_to(good): p.read_bytes() for p in good.rglob("*") if p.is_file()} == before

@@ -20,6 +20,7 @@ import hashlib
 import io
 import logging
 import os
+import shutil
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -267,10 +268,11 @@ def build_photo_set(
 
     Raises ``FlickrCredentialsMissing`` before anything is written when the key or secret is not set,
     and ``FlickrSearchError`` (credentials redacted) when an API call fails.
-    """
-    import flickrapi
-    import requests
 
+    The set is built in ``<root>.partial/`` and published as ``root`` only when the build is over, so
+    ``root`` is never half-written. A failed build keeps its staging folder for the next call to resume
+    from (or removes it when it holds no photo yet), and leaves ``root`` as it was.
+    """
     if per_class < 1:
         raise ValueError(f"per_class must be >= 1, got {per_class}")
     if not classes:
@@ -278,6 +280,48 @@ def build_photo_set(
     unknown = sorted(set(licenses) - set(FLICKR_LICENSES))
     if unknown:
         raise ValueError(f"unknown Flickr license id(s) {unknown}; known: {sorted(FLICKR_LICENSES)}")
+    credentials = credentials or FlickrCredentials.from_environment()
+    root = Path(root)
+    staging = root.with_name(root.name + ".partial")
+    if root.exists() and not staging.exists():
+        shutil.copytree(root, staging)  # resume from (or top up) the published set
+    try:
+        report = _build_into(classes, staging, per_class=per_class, image_size=image_size, licenses=licenses,
+                             per_page=per_page, credentials=credentials, rest_url=rest_url, timeout=timeout)
+    except BaseException:
+        if not _read_manifest(staging / MANIFEST_NAME):
+            shutil.rmtree(staging, ignore_errors=True)
+        raise
+    _publish(staging, root)
+    report.root, report.manifest = root, root / MANIFEST_NAME
+    return report
+
+
+def _publish(staging: Path, root: Path) -> None:
+    """Swap the finished staging folder into place; the old set is removed only after the swap."""
+    old = root.with_name(root.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if root.exists():
+        os.replace(root, old)
+    os.replace(staging, root)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _build_into(
+    classes: Sequence[str],
+    root: Path,
+    *,
+    per_class: int,
+    image_size: int,
+    licenses: Sequence[int],
+    per_page: int,
+    credentials: FlickrCredentials | None,
+    rest_url: str | None,
+    timeout: float,
+) -> BuildReport:
+    import flickrapi
+    import requests
+
     credentials = credentials or FlickrCredentials.from_environment()
     root = Path(root)
     folders = {text: class_folder_name(text) for text in classes}
