@@ -170,14 +170,14 @@ def test_engine_errors_and_interrupts(nbdir, monkeypatch, capsys):
     assert (root / "bad" / "run.json").exists()
 
     def interrupted(*args, **kwargs):
-        Path(os.environ["ADVLAB_REPORT_DIR"], "half.png").write_bytes(b"half")
+        Path(args[1]).parent.joinpath("half.png").write_bytes(b"half")  # into the run's staging folder
         raise KeyboardInterrupt
 
     monkeypatch.setattr(papermill, "execute_notebook", interrupted)
     before = sorted(p.name for p in (root / "good").iterdir())
     assert run.main(["good"], notebooks_dir=nbdir) == 130
     assert sorted(p.name for p in (root / "good").iterdir()) == before
-    assert not (root / "good.partial").exists()
+    assert not list(root.glob("good.partial*"))
     assert "interrupted" in capsys.readouterr().err
 
 
@@ -221,11 +221,13 @@ def test_list_and_help(nbdir, no_execution, capsys):
     assert "examples:" in out and "--preset" in out and "KEY=VALUE" in out
 
 
-def test_kernel_runs_this_interpreter(monkeypatch):
-    assert run._same_environment("python")
-    assert run._same_environment(sys.executable)
-    assert run._same_environment(os.path.join(os.path.dirname(sys.executable), "python3"))
-    assert not run._same_environment("/opt/elsewhere/bin/python")
+def test_kernel_runs_this_interpreter(monkeypatch, tmp_path):
+    from helpers.runner import execute
+
+    assert execute._same_environment("python")
+    assert execute._same_environment(sys.executable)
+    assert execute._same_environment(os.path.join(os.path.dirname(sys.executable), "python3"))
+    assert not execute._same_environment("/opt/elsewhere/bin/python")
     name, warning = run.resolve_kernel()
     assert name in ("advlab", "python3")
 
@@ -242,8 +244,9 @@ def test_kernel_runs_this_interpreter(monkeypatch):
     monkeypatch.setattr(kernelspec, "find_kernel_specs", lambda: {"python3": "/x", "advlab": "/y"})
     assert run.resolve_kernel()[0] == "advlab"
     # The kernel manager the runner uses starts this interpreter whatever the spec says.
-    km = run._current_python_kernel_manager()(kernel_name="python3")
+    km = execute.kernel_manager_class({"X": "1"}, str(tmp_path))(kernel_name="python3")
     assert km.kernel_spec.argv[0] == sys.executable
+    assert km.transport == "ipc" and km.ip.startswith(str(tmp_path))  # private sockets, no TCP
 
 
 def test_index_from_reports_only(tmp_path):

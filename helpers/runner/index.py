@@ -33,6 +33,9 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 
 FAILED_DIR = "failed"  # <study>/failed/: the latest failed attempt, beside the last good report
+RUNS_DIR = "runs"  # <study>/runs/<run id>/: the runs of a sweep (helpers.runner.sweep)
+AGGREGATE = "aggregate"  # <study>/aggregate.{json,html,csv,png}: the sweep's summary over its runs
+SWEEP_ENTRIES = (RUNS_DIR, *(f"{AGGREGATE}.{ext}" for ext in ("json", "html", "csv", "png", "svg")))
 
 
 def _link(folder: Path, name: Any, prefix: str = "") -> str:

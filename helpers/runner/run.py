@@ -14,7 +14,6 @@ Finally ``reports/index.html`` is rebuilt from every report folder present.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import logging
 import os
@@ -22,20 +21,16 @@ import shutil
 import signal
 import sys
 import tempfile
-import time
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 from helpers import paths
 from helpers.formatting import format_number, format_seconds
 from helpers.headline import from_records
-from helpers.progress import PROGRESS_FILE_ENV
-from helpers.runner.html import READER_SUFFIX, export_reports
-from helpers.runner.index import FAILED_DIR, write_index
+from helpers.runner.execute import FALLBACK_KERNEL, execute_into, one_line, resolve_kernel
+from helpers.runner.index import FAILED_DIR, SWEEP_ENTRIES, write_index
 from helpers.runner.lock import StudyBusyError, StudyLock
-from helpers.runner.relay import ProgressRelay
 from helpers.runner.catalog import (
     DEFAULT_PRESET,
     Study,
@@ -49,10 +44,7 @@ from helpers.runner.catalog import (
 
 log = logging.getLogger(__name__)
 
-PREFERRED_KERNEL = "advlab"
-FALLBACK_KERNEL = "python3"
 STAGING_SUFFIX = ".partial"
-KERNEL_IPC_ENV = "ADVLAB_KERNEL_IPC_DIR"  # private folder for the kernel's IPC sockets, one per run
 OLD_SUFFIX = ".old"
 
 EXAMPLES = """\
@@ -68,106 +60,6 @@ Reports go to $ADVLAB_REPORTS (default <repo>/reports): <study>/<study>.html, th
 notebook, figures, metrics.json and run.json, plus index.html over all studies. The exit status
 is 0 when every study ran, 1 when one failed, 2 for a bad study, preset or parameter name.
 """
-
-
-# --------------------------------------------------------------------------------------------------
-# Kernel: always the interpreter running this module
-
-
-def _current_python_kernel_manager():
-    from jupyter_client import AsyncKernelManager
-
-    class CurrentInterpreterKernelManager(AsyncKernelManager):
-        """Starts Python kernels with ``sys.executable``, whatever interpreter the kernelspec names.
-
-        On POSIX the kernel talks over IPC sockets in a private temporary folder rather than TCP on
-        localhost: nothing else on the machine can connect, and ipykernel has no reason to warn that
-        the channel is unencrypted.
-        """
-
-        def __init__(self, **kwargs):
-            super().__init__(**kwargs)
-            folder = os.environ.get(KERNEL_IPC_ENV, "")
-            self._private_folder = folder
-            if folder and os.name == "posix":
-                self.transport = "ipc"
-                self.ip = os.path.join(folder, "kernel")
-
-        async def _async_launch_kernel(self, kernel_cmd, **kw):
-            # The kernel process's own stdout/stderr (start-up lines of TensorFlow's C++ logger, the
-            # shutdown message when papermill stops it) are not for the runner's terminal: they go to a
-            # log in the run's private folder. Cell output travels over the kernel's channels as usual.
-            if self._private_folder:
-                log_file = open(os.path.join(self._private_folder, "kernel.log"), "ab")  # noqa: SIM115
-                kw.setdefault("stdout", log_file)
-                kw.setdefault("stderr", log_file)
-            return await super()._async_launch_kernel(kernel_cmd, **kw)
-
-        @property
-        def kernel_spec(self):
-            spec = super().kernel_spec
-            if spec is not None and (spec.language or "").lower() == "python" and spec.argv:
-                if spec.argv[0] != sys.executable:
-                    spec.argv = [sys.executable, *spec.argv[1:]]
-            return spec
-
-    return CurrentInterpreterKernelManager
-
-
-def _same_environment(executable: str) -> bool:
-    """Whether a kernelspec's ``argv[0]`` is this interpreter's environment (same bin folder)."""
-    bare = {"python", f"python{sys.version_info[0]}", "python%d.%d" % sys.version_info[:2]}
-    if executable in bare:  # jupyter_client substitutes sys.executable for these
-        return True
-    found = executable if os.path.isabs(executable) else shutil.which(executable) or executable
-    # Compare folders without resolving symlinks: a venv's python links to the base interpreter.
-    return os.path.dirname(os.path.abspath(found)) == os.path.dirname(os.path.abspath(sys.executable))
-
-
-def resolve_kernel() -> tuple[str, str | None]:
-    """The kernel name to run notebooks with, and a warning when its spec names another interpreter.
-
-    "advlab" when that kernelspec is installed, else "python3". Either way the notebooks run with
-    ``sys.executable`` (see ``CurrentInterpreterKernelManager``); the warning says when the installed
-    kernelspec would have started a different interpreter (in JupyterLab, say).
-    """
-    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel, find_kernel_specs
-
-    name = PREFERRED_KERNEL if PREFERRED_KERNEL in find_kernel_specs() else FALLBACK_KERNEL
-    try:
-        spec = KernelSpecManager().get_kernel_spec(name)
-    except NoSuchKernel:
-        return name, f"no kernelspec {name!r} found; is ipykernel installed for {sys.executable}?"
-    if spec.argv and not _same_environment(spec.argv[0]):
-        return name, (
-            f"kernel {name!r} points at {spec.argv[0]}, not this interpreter; running the notebooks with "
-            f"{sys.executable} instead (fix: {sys.executable} -m ipykernel install --user --name {PREFERRED_KERNEL})"
-        )
-    return name, None
-
-
-@contextlib.contextmanager
-def _kernel_environment(report_dir: Path, reports_root: Path, progress_file: Path) -> Iterator[None]:
-    """Environment the kernel inherits: the staging report folder, this repo importable, inline plots,
-    progress to the runner's relay file and no TensorFlow start-up log in the outputs."""
-    saved = dict(os.environ)
-    ipc_dir = tempfile.mkdtemp(prefix="advlab-kernel-")
-    try:
-        os.environ[KERNEL_IPC_ENV] = ipc_dir
-        os.environ["ADVLAB_REPORT_DIR"] = str(report_dir)
-        os.environ["ADVLAB_REPORTS"] = str(reports_root)
-        os.environ[PROGRESS_FILE_ENV] = str(progress_file)
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        pythonpath = [str(paths.REPO_ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
-        os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(pythonpath))
-        # A non-interactive MPLBACKEND (Agg in tests and CI) would keep figures out of the report.
-        os.environ.pop("MPLBACKEND", None)
-        os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")  # quiet ipykernel's debugger warning
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-        shutil.rmtree(ipc_dir, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -191,22 +83,6 @@ class RunResult:
     @property
     def html(self) -> Path | None:
         return self.report_dir / f"{self.study.id}.html" if self.report_dir else None
-
-
-def _one_line(text: str, width: int = 300) -> str:
-    line = " ".join(str(text).split())
-    return line if len(line) <= width else line[: width - 1] + "…"
-
-
-def _error_page(target: Path, title: str, error: str) -> None:
-    import html
-
-    target.write_text(
-        f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title></head>'
-        f"<body><h1>{html.escape(title)}</h1><p>The notebook did not run:</p>"
-        f"<pre>{html.escape(error)}</pre></body></html>",
-        encoding="utf-8",
-    )
 
 
 def _replace_dir(staging: Path, final: Path) -> None:
@@ -261,80 +137,22 @@ def run_study(
 
 
 def _execute(study: Study, preset: str, parameters: dict[str, Any], staging: Path, root: Path, kernel_name: str) -> RunResult:
-    import papermill
-    from papermill.exceptions import PapermillExecutionError
-
-    executed = staging / f"{study.id}.ipynb"
-    page = staging / f"{study.id}.html"
-    started = datetime.now()
-    t0 = time.perf_counter()
-    error = ""
-    try:
-        with ProgressRelay(sys.stderr) as relay, _kernel_environment(staging, root, relay.path):
-            papermill.execute_notebook(
-                str(study.path),
-                str(executed),
-                parameters=parameters,
-                kernel_name=kernel_name,
-                language="python",
-                progress_bar=False,
-                log_output=False,
-                cwd=str(study.notebooks_dir),
-                kernel_manager_class=_current_python_kernel_manager(),
-            )
-    except PapermillExecutionError as exc:
-        error = _one_line(f"{exc.ename}: {exc.evalue}")
-    except Exception as exc:  # kernel died, timed out, would not start ...
-        error = _one_line(f"{type(exc).__name__}: {exc}")
-    wall = time.perf_counter() - t0
-
-    try:
-        if executed.exists():
-            export_reports(executed, page, study.title, study.notebooks_dir)
-        else:
-            _error_page(page, study.title, error)
-    except OSError:
-        raise  # the reports root is unusable (disk full, read-only): the runner stops on this
-    except Exception as exc:
-        log.warning("%s: HTML export failed: %s", study.id, _one_line(f"{type(exc).__name__}: {exc}"))
-        error = error or _one_line(f"HTML export failed: {type(exc).__name__}: {exc}")
-
-    headline: list[dict[str, Any]] = []
-    metrics_path = staging / "metrics.json"
-    if metrics_path.exists():
-        try:
-            headline = [m.as_dict() for m in from_records(json.loads(metrics_path.read_text(encoding="utf-8")).get("headline"))]
-        except (OSError, ValueError, AttributeError) as exc:
-            log.warning("%s: unreadable metrics.json: %s", study.id, exc)
-    elif not error:
-        log.warning("%s: the notebook wrote no metrics.json to its report folder", study.id)
-
-    status = "FAILED" if error else "ok"
-    run_info = {
-        "study": study.id,
-        "number": study.number,
-        "title": study.title,
-        "preset": preset,
-        "status": status,
-        "error": error,
-        "wall_seconds": round(wall, 2),
-        "started_at": started.isoformat(timespec="seconds"),
-        "finished_at": datetime.now().isoformat(timespec="seconds"),
-        "parameters": parameters,
-        "kernel": kernel_name,
-        "python": sys.executable,
-        "notebook": str(study.path),
-        "html": page.name,
-        "reader_html": page.name.removesuffix(".html") + READER_SUFFIX,
-    }
-    (staging / "run.json").write_text(json.dumps(run_info, indent=2, default=str) + "\n", encoding="utf-8")
+    info = execute_into(study, preset, parameters, staging, reports_root=root, kernel_name=kernel_name)
     final = root / study.id
-    if not error or not _has_good_report(final):
+    if info["status"] == "ok" or not _has_good_report(final):
+        _carry_over_sweeps(final, staging)
         _replace_dir(staging, final)
     else:  # keep the last good report; the failure goes beside it
         final = final / FAILED_DIR
         _replace_dir(staging, final)
-    return RunResult(study, preset, status, wall, error, headline, final)
+    return RunResult(study, preset, info["status"], info["wall_seconds"], info["error"], info["headline"], final)
+
+
+def _carry_over_sweeps(final: Path, staging: Path) -> None:
+    """A sweep's runs and aggregate live in the study's folder too; a new single run keeps them."""
+    for name in SWEEP_ENTRIES:
+        if (final / name).exists() and not (staging / name).exists():
+            os.replace(final / name, staging / name)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -350,7 +168,7 @@ def _abbreviate(headline: list[dict[str, Any]], width: int = 70) -> str:
 def summary_table(results: Sequence[RunResult]) -> str:
     rows = [("study", "preset", "status", "wall", "headline")]
     for r in results:
-        detail = _abbreviate(r.headline) if r.ok else _one_line(r.error, 70)
+        detail = _abbreviate(r.headline) if r.ok else one_line(r.error, 70)
         rows.append((r.study.id, r.preset, r.status, format_seconds(r.wall_seconds), detail))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths)) + "  " + row[4] for row in rows]
@@ -483,7 +301,7 @@ def main(argv: Sequence[str] | None = None, *, notebooks_dir: str | Path | None 
         _finish(results, root)
         return 143 if isinstance(exc, Terminated) else 130
     except OSError as exc:  # disk full, reports root made read-only or removed mid-run
-        print(f"error: writing reports under {root} failed: {_one_line(str(exc), 200)}", file=sys.stderr)
+        print(f"error: writing reports under {root} failed: {one_line(str(exc), 200)}", file=sys.stderr)
         _finish(results, root)
         return 1
     finally:
@@ -526,7 +344,7 @@ def _finish(results: list[RunResult], root: Path) -> Path | None:
     try:
         return write_index(root)
     except OSError as exc:
-        print(f"index not rebuilt: {_one_line(str(exc), 200)}", file=sys.stderr)
+        print(f"index not rebuilt: {one_line(str(exc), 200)}", file=sys.stderr)
         return None
 
 
