@@ -2,6 +2,7 @@
 #
 #   make reports                      run every notebook at its default preset, write reports/*.html
 #   make reports STUDY=quickstart PRESET=smoke PARAMS="epochs=1 seed=3"
+#   make reports STUDY=quickstart SEEDS=0,1,2 SWEEP="epochs=[1,2]"   many runs on Dask, plus an aggregate
 #   make test                         unit tests, notebooks under nbval (smoke preset), runner test
 #   make lab                          JupyterLab on notebooks/ with the project's kernel
 #   make bench                        PGD and training throughput of the quickstart CNN
@@ -9,6 +10,7 @@
 # Both `reports` and `test` build the environment first when needed (`make setup`).
 
 PYTHON ?= python3
+comma  := ,
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.advlab-installed
@@ -16,11 +18,14 @@ STAMP  := $(VENV)/.advlab-installed
 STUDY  ?=
 PRESET ?= default
 PARAMS ?=
+SEEDS  ?=
+SWEEP  ?=
+SCHEDULER ?=
 
 .PHONY: setup reports test lab bench clean help
 
 help:
-	@sed -n '2,10p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,11p' Makefile | sed 's/^# \{0,1\}//'
 
 setup: $(STAMP)
 
@@ -34,7 +39,9 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 reports: setup
-	$(PY) -m helpers.run $(STUDY) --preset $(PRESET) $(foreach p,$(PARAMS),-p $(p))
+	$(PY) -m helpers.run $(STUDY) --preset $(PRESET) $(foreach p,$(PARAMS),-p $(p)) \
+	  $(if $(SEEDS),--seeds $(subst $(comma), ,$(SEEDS))) $(foreach s,$(SWEEP),--sweep $(s)) \
+	  $(if $(SCHEDULER),--scheduler $(SCHEDULER))
 
 test: setup
 	$(PY) -m pytest

@@ -8,6 +8,9 @@ Measures, in one run, on the same model, data and batch size:
 - a bare PyTorch PGD loop (the floor: forward, backward, sign step, projection),
 - training images per second of ``helpers.training.fit``,
 
+
+- the same 4 quickstart smoke runs one after another and as a sweep on a 2-worker Dask LocalCluster,
+
 and prints the ratios. Usage: ``python -m helpers.runner.bench [--images N] [--batch-size B] [--steps K]``.
 """
 from __future__ import annotations
@@ -48,6 +51,37 @@ def _timed(fn):
     return result, time.perf_counter() - started
 
 
+def sweep_speedup(runs: int = 4, workers: int = 2) -> tuple[float, float]:
+    """Wall seconds of ``runs`` smoke runs of the quickstart one after another, then as a sweep on a
+    ``workers``-worker LocalCluster (each kernel on its share of the cores), in one process."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    from helpers.runner.catalog import build_parameters, find_study
+    from helpers.runner.execute import execute_into, resolve_kernel
+    from helpers.runner.sweep import plan_runs, run_sweep
+
+    study = find_study("quickstart")
+    kernel, _ = resolve_kernel()
+    with tempfile.TemporaryDirectory() as scratch, open(os.devnull, "w") as quiet:
+        root = Path(scratch)
+        # Warm the model cache first, so both sides load the same models instead of one side training them.
+        planned = plan_runs(study, "smoke", {}, list(range(runs)), {})
+        for run in planned:
+            execute_into(study, "smoke", run.parameters, Path(tempfile.mkdtemp(dir=scratch)), reports_root=root,
+                         kernel_name=kernel, progress_to=quiet)
+        started = time.perf_counter()
+        for run in planned:
+            execute_into(study, "smoke", run.parameters, Path(tempfile.mkdtemp(dir=scratch)), reports_root=root,
+                         kernel_name=kernel, progress_to=quiet)
+        sequential = time.perf_counter() - started
+        started = time.perf_counter()
+        run_sweep(study, "smoke", planned, reports_root=root, workers=workers, echo=lambda *a, **k: None)
+        parallel = time.perf_counter() - started
+    return sequential, parallel
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m helpers.runner.bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", type=int, default=512, help="images attacked by each PGD variant")
@@ -56,6 +90,7 @@ def main(argv=None) -> int:
     parser.add_argument("--eps", type=float, default=0.3)
     parser.add_argument("--train-size", type=int, default=10_000)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--sweep-runs", type=int, default=4, help="quickstart smoke runs in the sweep benchmark (0: skip it)")
     args = parser.parse_args(argv)
 
     seed_everything(0)
@@ -99,6 +134,10 @@ def main(argv=None) -> int:
         print(f"{label:<44} {ips:>9.1f} {ips / bare_ips:>7.2f}x {100 * accuracy:>13.1f}%")
     print(f"\ntraining (helpers.training.fit, SmallCNN, batch {args.batch_size}): {train_ips:,.0f} images/s")
     print(f"PGD-{args.steps} through helpers costs {train_ips / rows[0][1]:.0f}x a training step per image")
+    if args.sweep_runs:
+        sequential, parallel = sweep_speedup(args.sweep_runs)
+        print(f"\n{args.sweep_runs} quickstart smoke runs: one after another {sequential:.1f} s, as a sweep on a 2-worker "
+              f"LocalCluster {parallel:.1f} s (cluster start included): {sequential / parallel:.2f}x")
     return 0
 
 

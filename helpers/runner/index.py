@@ -69,17 +69,18 @@ def collect_rows(reports_root: str | Path | None = None) -> list[dict[str, Any]]
             continue
         metrics = _read_json(folder / "metrics.json")
         run = _read_json(folder / "run.json")
-        if not metrics and not run:
+        aggregate = _read_json(folder / f"{AGGREGATE}.json")
+        if not metrics and not run and not aggregate:
             continue
         study = folder.name
         parameters = metrics.get("parameters") or run.get("parameters") or {}
         rows.append({
             "study": study,
             "number": str(run.get("number", "")),
-            "title": metrics.get("title") or run.get("title") or study,
-            "preset": metrics.get("preset") or run.get("preset") or "",
+            "title": metrics.get("title") or run.get("title") or aggregate.get("title") or study,
+            "preset": metrics.get("preset") or run.get("preset") or aggregate.get("preset") or "",
             "seed": parameters.get("seed") if isinstance(parameters, dict) else None,
-            "status": run.get("status") or ("ok" if metrics else "unknown"),
+            "status": run.get("status") or ("ok" if metrics or aggregate else "unknown"),
             "error": run.get("error") or "",
             "finished_at": run.get("finished_at") or metrics.get("finished_at") or "",
             "wall_seconds": run.get("wall_seconds", metrics.get("wall_seconds")),
@@ -90,6 +91,7 @@ def collect_rows(reports_root: str | Path | None = None) -> list[dict[str, Any]]
             "metrics": _link(folder, "metrics.json"),
             "key_figure": _link(folder, f"{metrics.get('key_figure')}.png") if metrics.get("key_figure") else "",
             "latest_failure": _latest_failure(folder, run),
+            "aggregate": dict(aggregate, html=_link(folder, f"{AGGREGATE}.html")) if aggregate else None,
         })
     rows.sort(key=lambda r: (int(r["number"]) if r["number"].isdigit() else 10**9, r["study"]))
     return rows
@@ -146,6 +148,35 @@ def _headline_table(metrics: list[Metric]) -> str:
     )
 
 
+def _aggregate_table(aggregate: dict[str, Any]) -> str:
+    """Mean and 95% interval of every headline metric over a sweep's runs, one block per swept setting."""
+    esc = html.escape
+    runs = aggregate.get("runs") or []
+    ok = sum(r.get("status") == "ok" for r in runs)
+    rows = []
+    for group in aggregate.get("groups") or []:
+        setting = ", ".join(f"{k} {v}" for k, v in (group.get("setting") or {}).items())
+        for entry in (group.get("metrics") or {}).values():
+            if entry.get("mean") is None:
+                continue
+            unit = entry.get("unit", "")
+            interval = (f"[{format_number(entry['low'], unit)}, {format_number(entry['high'], unit)}]"
+                        if entry.get("low") is not None else "")
+            study = format_number(entry["study"], unit) if entry.get("study") is not None else ""
+            label = esc(entry.get("label", "")) + (f' <span class="detail">({esc(setting)})</span>' if setting else "")
+            rows.append(f'<tr><td>{label}</td><td class="num">{esc(format_number(entry["mean"], unit))} '
+                        f'<span class="detail">{esc(interval)}</span></td><td class="num">{entry.get("n")}</td>'
+                        f'<td class="num">{esc(study)}</td></tr>')
+    left = aggregate.get("left_out") or []
+    note = f'<p class="error">left out: {esc(", ".join(str(r.get("run_id")) for r in left))}</p>' if left else ""
+    link = f' (<a href="{esc(aggregate["html"], quote=True)}">aggregate report</a>)' if aggregate.get("html") else ""
+    return (
+        f'<p class="meta">Sweep over {esc(", ".join(aggregate.get("swept") or []))}: {ok} of {len(runs)} runs ok{link}</p>{note}'
+        "<table><thead><tr><th>metric</th><th>mean [95% interval]</th><th>n</th><th>study</th></tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
 def _section(r: dict[str, Any]) -> str:
     esc = html.escape
     ok = r["status"] == "ok"
@@ -176,7 +207,8 @@ def _section(r: dict[str, Any]) -> str:
     return (
         f'<section id="{esc(r["study"], quote=True)}"><h2>{esc(r["title"])}</h2>'
         f'<p class="meta">{"".join(f"<span>{m}</span>" for m in meta)}</p>{error}'
-        f'<div class="body">{_headline_table(r["headline"]) if r["headline"] or ok else ""}{thumb}</div>'
+        f'<div class="body">{_headline_table(r["headline"]) if r["headline"] or (ok and not r["aggregate"]) else ""}{thumb}</div>'
+        f'{_aggregate_table(r["aggregate"]) if r["aggregate"] else ""}'
         f'<p class="links">{links_html}</p></section>'
     )
 

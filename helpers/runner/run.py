@@ -216,6 +216,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--list", action="store_true", help="list studies and presets (and the named studies' parameters), run nothing"
     )
+    many = parser.add_argument_group("many runs on Dask (see README, 'Running many')")
+    many.add_argument("--seeds", nargs="+", type=int, metavar="SEED", help="run once per seed, e.g. --seeds 0 1 2")
+    many.add_argument("--sweep", action="append", default=[], metavar="KEY=[V1,V2]",
+                      help="run once per value (repeatable; the product with --seeds), e.g. --sweep epochs=[1,2]")
+    many.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                      help="a running Dask scheduler, e.g. tcp://host:8786 (default: $ADVLAB_SCHEDULER, else a LocalCluster)")
+    many.add_argument("--workers", type=int, metavar="N", default=None,
+                      help="LocalCluster workers (default: one per run, up to the cores available)")
     return parser
 
 
@@ -263,11 +271,21 @@ def main(argv: Sequence[str] | None = None, *, notebooks_dir: str | Path | None 
     chosen = chosen or list(studies)
 
     # Everything is checked before anything runs.
+    sweeping = bool(args.seeds or args.sweep)
     try:
         overrides = parse_overrides(args.params)
         plan = [(study, build_parameters(study, args.preset, overrides)) for study in chosen]
+        if sweeping:
+            from helpers.runner.sweep import parse_sweeps, plan_runs
+
+            sweeps = parse_sweeps(args.sweep)
+            sweep_plan = [(study, plan_runs(study, args.preset, overrides, args.seeds, sweeps)) for study in chosen]
     except (UnknownNameError, ValueError) as exc:
         return _fail(str(exc))
+    if sweeping:
+        root = paths.reports_root()
+        problem = _unusable_root(root)
+        return _fail(problem) if problem else _run_sweeps(sweep_plan, args, root)
 
     kernel_name, warning = resolve_kernel()
     if warning:
@@ -314,6 +332,36 @@ def main(argv: Sequence[str] | None = None, *, notebooks_dir: str | Path | None 
     if failed:
         print(f"{len(failed)} of {len(results)} failed: {', '.join(failed)}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _run_sweeps(sweep_plan, args, root: Path) -> int:
+    from helpers.runner.sweep import run_sweep
+
+    failed = interrupted = False
+    for i, (study, planned) in enumerate(sweep_plan, 1):
+        print(f"[{i}/{len(sweep_plan)}] {study.number}_{study.id} · preset {args.preset} · {len(planned)} runs", flush=True)
+        try:
+            result = run_sweep(study, args.preset, planned, reports_root=root, scheduler=args.scheduler,
+                               workers=args.workers, echo=lambda *a, **k: print(*a, **k, flush=True))
+        except StudyBusyError as exc:
+            print(f"    not run: {exc}", flush=True)
+            failed = True
+            continue
+        except OSError as exc:
+            print(f"error: connecting to the Dask scheduler or writing reports failed: {one_line(str(exc), 200)}",
+                  file=sys.stderr)
+            failed = True
+            continue
+        ok = len(result.runs) - len(result.failed)
+        print(f"    {ok} of {len(planned)} runs ok -> {_display_path(result.aggregate)}", flush=True)
+        failed = failed or bool(result.failed)
+        if result.cancelled:
+            interrupted = True
+            break
+    index = _finish([], root)
+    if index:
+        print(f"\nindex: {index}")
+    return 130 if interrupted else 1 if failed else 0
 
 
 class Terminated(BaseException):
