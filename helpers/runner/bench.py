@@ -7,8 +7,6 @@ Measures, in one run, on the same model, data and batch size:
 - ART's NumPy PGD (``ProjectedGradientDescentNumpy``: gradients come back to NumPy every step),
 - a bare PyTorch PGD loop (the floor: forward, backward, sign step, projection),
 - training images per second of ``helpers.training.fit``,
-
-
 - the same 4 quickstart smoke runs one after another and as a sweep on a 2-worker Dask LocalCluster,
 
 and prints the ratios. Usage: ``python -m helpers.runner.bench [--images N] [--batch-size B] [--steps K]``.
