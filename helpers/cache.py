@@ -140,6 +140,35 @@ def cached_artifact(
     """
     key = cache_key(parts, frameworks)
     path = cache_dir() / kind / f"{name}-{key}{suffix}"
+    entry = _cached_entry(path, load)
+    if entry is not None:
+        return entry
+    # Two processes (sweep workers, say) asking for the same entry: one builds, the other waits and loads.
+    with _entry_lock(path):
+        entry = _cached_entry(path, load)
+        if entry is not None:
+            return entry
+        if path.exists() or _sidecar(path).exists():
+            _discard(path, "incomplete or does not match its checksum")
+        with atomic_path(path) as temporary:
+            built_meta = build(temporary) or {}
+        sidecar = {
+            "sha256": file_sha256(path),
+            "parts": parts,
+            "versions": library_versions(frameworks),
+            "argv": sys.argv[:1],
+            "meta": built_meta,
+        }
+        try:
+            atomic_write_text(_sidecar(path), json.dumps(sidecar, indent=2, default=str))
+        except OSError:  # an artifact without its sidecar is no entry: leave nothing behind
+            path.unlink(missing_ok=True)
+            raise
+    return CacheEntry(path, built_meta, from_cache=False)
+
+
+def _cached_entry(path: Path, load: Callable[[Path], Any] | None) -> CacheEntry | None:
+    """The valid entry at ``path`` (loaded with ``load`` when given), or None; a corrupt one is discarded."""
     meta = _valid(path)
     if meta is not None and load is not None:
         try:
@@ -147,25 +176,27 @@ def cached_artifact(
         except Exception as error:  # any failure to load means the bytes are not usable
             _discard(path, f"unreadable ({type(error).__name__}: {error})")
             meta = None
-    if meta is not None:
-        return CacheEntry(path, meta.get("meta", {}), from_cache=True)
-    if path.exists() or _sidecar(path).exists():
-        _discard(path, "incomplete or does not match its checksum")
-    with atomic_path(path) as temporary:
-        built_meta = build(temporary) or {}
-    sidecar = {
-        "sha256": file_sha256(path),
-        "parts": parts,
-        "versions": library_versions(frameworks),
-        "argv": sys.argv[:1],
-        "meta": built_meta,
-    }
+    return CacheEntry(path, meta.get("meta", {}), from_cache=True) if meta is not None else None
+
+
+@contextlib.contextmanager
+def _entry_lock(path: Path) -> Iterator[None]:
+    """An exclusive advisory lock on ``<entry>.lock`` (POSIX ``flock``; a no-op where there is none).
+
+    The lock dies with its process, so a killed builder never blocks the next one.
+    """
     try:
-        atomic_write_text(_sidecar(path), json.dumps(sidecar, indent=2, default=str))
-    except OSError:  # an artifact without its sidecar is no entry: leave nothing behind
-        path.unlink(missing_ok=True)
-        raise
-    return CacheEntry(path, built_meta, from_cache=False)
+        import fcntl
+    except ImportError:  # Windows: writes stay atomic, a concurrent duplicate build is possible
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def cached_torch_model(

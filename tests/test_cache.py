@@ -51,7 +51,7 @@ def test_interrupted_build_leaves_nothing_behind():
     with pytest.raises(KeyboardInterrupt):
         cache.cached_artifact("models", "crash", {"a": 1}, crashing_build)
     folder = cache.cache_dir() / "models"
-    assert list(folder.iterdir()) == []
+    assert [p for p in folder.iterdir() if p.suffix != ".lock"] == []
     # The next call builds normally.
     entry = cache.cached_artifact("models", "crash", {"a": 1}, lambda p: p.write_bytes(b"ok") and None)
     assert entry.path.read_bytes() == b"ok" and not entry.from_cache
@@ -155,4 +155,46 @@ def test_a_failing_sidecar_write_removes_the_artifact(monkeypatch):
     with pytest.warns(UserWarning, match="No space left on device"):
         entry = cache.cached_torch_model("tiny", tiny_model(), counting_trainer(calls), {"epochs": 1})
     assert calls == [1] and not entry.from_cache
-    assert list((cache.cache_dir() / "models").iterdir()) == []
+    assert [p for p in (cache.cache_dir() / "models").iterdir() if p.suffix != ".lock"] == []
+
+
+CONCURRENT_WRITER = """
+import sys, time, torch
+from helpers import cache
+from helpers.models import SmallCNN
+
+torch.manual_seed(0)
+model = SmallCNN(channels=1, classes=3, width=4, image_size=8)
+
+def train(m):
+    time.sleep(1.0)  # long enough for the other process to arrive while this one trains
+    with torch.no_grad():
+        for p in m.parameters():
+            p.add_(float(sys.argv[1]))  # different weights per process: a torn entry would show
+    return {"trained_by": sys.argv[1]}
+
+entry = cache.cached_torch_model("shared", model, train, {"epochs": 1})
+print(entry.from_cache, entry.meta["trained_by"])
+"""
+
+
+def test_two_processes_training_the_same_model_end_with_one_valid_entry(tmp_path):
+    """Sweep workers sharing a cache: one trains, the other waits and loads; the entry is whole."""
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "writer.py"
+    script.write_text(CONCURRENT_WRITER)
+    env = {**os.environ, "ADVLAB_CACHE": str(cache.cache_dir())}
+    writers = [subprocess.Popen([sys.executable, str(script), str(i)], env=env, stdout=subprocess.PIPE, text=True)
+               for i in (1, 2)]
+    outputs = sorted(w.communicate(timeout=120)[0].split() for w in writers)
+    assert [w.returncode for w in writers] == [0, 0]
+    built = [o for o in outputs if o[0] == "False"]
+    loaded = [o for o in outputs if o[0] == "True"]
+    assert len(built) == 1 and len(loaded) == 1 and loaded[0][1] == built[0][1]  # the loader got the builder's entry
+    entries = [p for p in (cache.cache_dir() / "models").iterdir() if p.suffix == ".pt"]
+    assert len(entries) == 1
+    sidecar = json.loads(entries[0].with_name(entries[0].name + ".json").read_text())
+    assert sidecar["sha256"] == cache.file_sha256(entries[0])
