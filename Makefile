@@ -22,24 +22,30 @@ SEEDS  ?=
 SWEEP  ?=
 SCHEDULER ?=
 
-.PHONY: setup reports test lab bench clean help
+.PHONY: setup constraints reports test lab bench clean help
 
 help:
 	@sed -n '2,11p' Makefile | sed 's/^# \{0,1\}//'
 
 setup: $(STAMP)
 
-# Reinstall when the dependency list changes. The kernel is registered inside the venv (--sys-prefix),
-# so JupyterLab and papermill find it as "advlab" without touching the user's own Jupyter setup.
-$(STAMP): pyproject.toml
+# Reinstall when the dependencies change. Exact versions come from constraints.txt (the tested lock);
+# pyproject.toml keeps ranges. The kernel is registered inside the venv (--sys-prefix), so JupyterLab
+# and papermill find it as "advlab" without touching the user's own Jupyter setup.
+$(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
-	$(PY) -m pip install -e '.[test]'
+	$(PY) -m pip install -c constraints.txt -e '.[test,lab]'
 	$(PY) -m ipykernel install --sys-prefix --name advlab --display-name "Python (advlab)"
 	@touch $(STAMP)
 
+# Rewrite constraints.txt from the environment `make setup` built (after changing a range, say).
+constraints: setup
+	@{ sed -n '1,/^# Regenerate/p' constraints.txt; $(PY) -m pip freeze --exclude-editable | grep -v '^advlab'; } > constraints.new
+	@mv constraints.new constraints.txt
+
 reports: setup
-	$(PY) -m helpers.run $(STUDY) --preset $(PRESET) $(foreach p,$(PARAMS),-p $(p)) \
+	$(VENV)/bin/advlab run $(STUDY) --preset $(PRESET) $(foreach p,$(PARAMS),-p $(p)) \
 	  $(if $(SEEDS),--seeds $(subst $(comma), ,$(SEEDS))) $(foreach s,$(SWEEP),--sweep $(s)) \
 	  $(if $(SCHEDULER),--scheduler $(SCHEDULER))
 
@@ -47,10 +53,10 @@ test: setup
 	$(PY) -m pytest
 
 lab: setup
-	$(PY) -m jupyter lab --notebook-dir=notebooks
+	$(VENV)/bin/advlab lab notebooks
 
 bench: setup
-	$(PY) -m helpers.runner.bench
+	$(VENV)/bin/advlab bench
 
 clean:
 	rm -rf reports/*/ reports/*.partial reports/index.html reports/index.csv build .pytest_cache

@@ -1,13 +1,18 @@
-"""Where things live: the data root, the model cache and the reports folder.
+"""Where things live: the data root, the model cache, the reports folder and the notebooks.
 
-Every location can be moved with an environment variable, so the same notebooks run from a clone,
-in CI against an offline data copy, or on a cluster with a shared data disk:
+The defaults depend on how advlab is installed. In a checkout (``pip install -e .`` or ``make``)
+everything stays in the repository: ``data/``, ``.cache/``, ``reports/``, ``notebooks/``. In a plain
+install (``pip install advlab`` or from git), the data and the model cache go to the user's data and
+cache directories (``platformdirs``: ``~/.local/share/advlab`` and ``~/.cache/advlab`` on Linux),
+reports to ``reports/`` in the current directory, and the notebooks are read from inside the package.
+Every location can be moved with an environment variable, so the same notebooks run from a clone, in
+CI against an offline data copy, or on a cluster with a shared data disk:
 
-- ``ADVLAB_DATA``:    the data root (default ``<repo>/data``). Loaders look here first and download
-  into it when a dataset is missing and the network is there.
-- ``ADVLAB_CACHE``:   trained models and other derived files (default ``<repo>/.cache``).
-- ``ADVLAB_REPORTS``: the reports root (default ``<repo>/reports``).
-- ``ADVLAB_NOTEBOOKS``: the folder of study notebooks and presets (default ``<repo>/notebooks``).
+- ``ADVLAB_DATA``:    the data root. Loaders look here first and download into it when a dataset is
+  missing and the network is there.
+- ``ADVLAB_CACHE``:   trained models and other derived files.
+- ``ADVLAB_REPORTS``: the reports root.
+- ``ADVLAB_NOTEBOOKS``: the folder of study notebooks and their presets.
 - ``ADVLAB_REPORT_DIR``: one study's report folder; the batch runner sets it so a run writes into a
   staging folder that replaces the old report only when the run is over.
 """
@@ -16,7 +21,20 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+PACKAGE_DIR = Path(__file__).resolve().parent
+REPO_ROOT = PACKAGE_DIR.parent  # the checkout, or site-packages in a plain install
+APP_NAME = "advlab"
+
+
+def in_checkout() -> bool:
+    """Whether this package runs from a source checkout (editable install) rather than site-packages."""
+    return (REPO_ROOT / "pyproject.toml").is_file() and (REPO_ROOT / "notebooks").is_dir()
+
+
+def _user_dir(kind: str) -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir(APP_NAME) if kind == "data" else platformdirs.user_cache_dir(APP_NAME))
 
 
 def _env_path(name: str, default: Path) -> Path:
@@ -25,20 +43,20 @@ def _env_path(name: str, default: Path) -> Path:
 
 
 def data_root() -> Path:
-    """The folder datasets are read from (and downloaded into): ``$ADVLAB_DATA`` or ``<repo>/data``."""
-    return _env_path("ADVLAB_DATA", REPO_ROOT / "data")
+    """The folder datasets are read from (and downloaded into): ``$ADVLAB_DATA``, else see the module doc."""
+    return _env_path("ADVLAB_DATA", REPO_ROOT / "data" if in_checkout() else _user_dir("data"))
 
 
 def cache_dir() -> Path:
-    """The folder for trained models and derived files: ``$ADVLAB_CACHE`` or ``<repo>/.cache``."""
-    path = _env_path("ADVLAB_CACHE", REPO_ROOT / ".cache")
+    """The folder for trained models and derived files: ``$ADVLAB_CACHE``, else see the module doc."""
+    path = _env_path("ADVLAB_CACHE", REPO_ROOT / ".cache" if in_checkout() else _user_dir("cache"))
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 
 def reports_root() -> Path:
-    """The folder holding one sub-folder per study report: ``$ADVLAB_REPORTS`` or ``<repo>/reports``."""
-    return _env_path("ADVLAB_REPORTS", REPO_ROOT / "reports")
+    """The folder holding one sub-folder per study report: ``$ADVLAB_REPORTS``, else see the module doc."""
+    return _env_path("ADVLAB_REPORTS", REPO_ROOT / "reports" if in_checkout() else Path.cwd() / "reports")
 
 
 def report_dir(study: str) -> Path:
@@ -50,8 +68,10 @@ def report_dir(study: str) -> Path:
 
 
 def notebooks_dir() -> Path:
-    """The study notebooks: ``$ADVLAB_NOTEBOOKS`` or ``<repo>/notebooks``."""
-    return _env_path("ADVLAB_NOTEBOOKS", REPO_ROOT / "notebooks")
+    """The study notebooks and presets: ``$ADVLAB_NOTEBOOKS``, ``<repo>/notebooks``, or the copy in the package."""
+    # In a plain install the notebooks are package data beside this module (pyproject.toml maps them).
+    bundled = REPO_ROOT / "notebooks" if in_checkout() else PACKAGE_DIR / "study_notebooks"
+    return _env_path("ADVLAB_NOTEBOOKS", bundled)
 
 
 class DataMissingError(FileNotFoundError):

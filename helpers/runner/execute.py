@@ -150,8 +150,9 @@ def execute_into(
                 "ADVLAB_REPORTS": str(reports_root),
                 PROGRESS_FILE_ENV: str(relay.path),
                 "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
-                "PYTHONPATH": os.pathsep.join(dict.fromkeys(
-                    [str(paths.REPO_ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))])),
+                "PYTHONPATH": os.pathsep.join(dict.fromkeys(  # the checkout importable, whatever the cwd
+                    [*([str(paths.REPO_ROOT)] if paths.in_checkout() else []),
+                     *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))])),
                 "PYDEVD_DISABLE_FILE_VALIDATION": "1",  # quiet ipykernel's debugger warning
                 **(extra_env or {}),
             }

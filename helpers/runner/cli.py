@@ -1,0 +1,79 @@
+"""The ``advlab`` command.
+
+    advlab list                                   studies, titles and presets
+    advlab run STUDY [--preset P] [-p k=v] ...    run studies (all options of python -m helpers.run,
+                                                  sweeps included: --seeds, --sweep, --scheduler)
+    advlab bench                                  PGD, training and sweep throughput on this machine
+    advlab lab                                    JupyterLab on the notebooks
+    advlab notebooks DIR                          copy the notebooks and presets to DIR to run and edit
+    advlab runtimes [--update README.md]          the runtime table from the reports' run.json files
+"""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from helpers import paths
+
+COMMANDS = ("list", "run", "bench", "lab", "notebooks", "runtimes")
+
+
+def copy_notebooks(target: Path) -> list[Path]:
+    """Copy every study notebook and its presets into ``target``; existing files are not overwritten."""
+    source = paths.notebooks_dir()
+    target.mkdir(parents=True, exist_ok=True)
+    copied = []
+    for path in sorted(source.glob("*.ipynb")) + sorted((source / "presets").glob("*/*.yaml")):
+        destination = target / path.relative_to(source)
+        if destination.exists():
+            print(f"kept {destination} (already there)")
+            continue
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, destination)
+        copied.append(destination)
+    return copied
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help", "help"):
+        print(__doc__.strip())
+        return 0 if args else 2
+    command, rest = args[0], args[1:]
+    if command == "list":
+        from helpers.runner.run import main as run_main
+
+        return run_main(["--list", *rest])
+    if command == "run":
+        from helpers.runner.run import main as run_main
+
+        return run_main(rest)
+    if command == "bench":
+        from helpers.runner.bench import main as bench_main
+
+        return bench_main(rest)
+    if command == "runtimes":
+        from helpers.runner.runtimes import main as runtimes_main
+
+        return runtimes_main(rest)
+    if command == "notebooks":
+        if len(rest) != 1:
+            print("usage: advlab notebooks DIR", file=sys.stderr)
+            return 2
+        target = Path(rest[0]).expanduser().resolve()
+        copied = copy_notebooks(target)
+        print(f"{len(copied)} files copied to {target}. Open them with `advlab lab {rest[0]}`, or run them in batch "
+              f"with `ADVLAB_NOTEBOOKS={target} advlab run STUDY`.")
+        return 0
+    if command == "lab":
+        folder = Path(rest[0]) if rest else paths.notebooks_dir() if paths.in_checkout() else Path.cwd()
+        return subprocess.call([sys.executable, "-m", "jupyter", "lab", f"--notebook-dir={folder}", *rest[1:]])
+    print(f"advlab: unknown command {command!r}; valid: {', '.join(COMMANDS)} (advlab --help)", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
