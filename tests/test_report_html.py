@@ -18,6 +18,7 @@ WARNING = "/x/art/attack.py:12: UserWarning: the attack found no adversarial exa
 def test_clean_stderr_drops_progress_and_framework_noise_but_keeps_real_warnings():
     assert clean_stderr(TQDM) == ""
     assert clean_stderr(TF_LOG) == ""
+    assert clean_stderr("E0000 00:00:1796047946.621107   26515 cuda_platform.cc:52] failed call to cuInit: INTERNAL\n") == ""
     assert clean_stderr("/t/tqdm/auto.py:21: TqdmWarning: IProgress not found. Please update\n"
                         "  from .autonotebook import tqdm as notebook_tqdm\n") == ""
     assert clean_stderr(TQDM + WARNING + TF_LOG).strip() == WARNING.strip()

@@ -21,6 +21,7 @@ _NOISE_LINES = [
     re.compile(r"TqdmWarning: IProgress not found"),
     re.compile(r"^\s*from \.autonotebook import tqdm as notebook_tqdm\s*$"),
     re.compile(r"^\s*\S*\s*\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWE] (tensorflow|external)/"),  # TF C++ logs
+    re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ [\w.]+:\d+\] "),  # absl/glog lines (cuInit on a CPU box)
     re.compile(r"oneDNN custom operations are on"),
     re.compile(r"Kernel is running over TCP without encryption"),
     re.compile(r"^\s*WARNING: All log messages before absl::InitializeLog"),

@@ -6,7 +6,7 @@ from typing import Any, Mapping
 from helpers.params import RUN_PARAMETERS, Param, ParameterError
 
 from .networks import OUTPUT_MODES
-from .training import MODES
+from .training import MODES, SCHEDULES
 
 PARAMETERS = {
     **RUN_PARAMETERS,
@@ -18,12 +18,18 @@ PARAMETERS = {
     "pretrain_epochs": Param(int, low=1, high=100, help="clean pre-training of C1 and C2 before the alternating mode (study: 5)"),
     "attacker_epochs": Param(int, low=1, high=100, help="epochs of attacker (and alternating) training (study: 20)"),
     "classifier_learning_rate": Param(float, low=1e-6, high=1.0),
-    "attacker_learning_rate": Param(float, low=1e-6, high=1.0),
+    "attacker_learning_rate": Param(float, low=1e-6, high=1.0, help="A's (peak) learning rate"),
+    "attacker_schedule": Param(str, choices=SCHEDULES, help="A's learning rate: 'constant' (the study) or 'onecycle' (warm-up then anneal)"),
+    "evaluations_per_epoch": Param(int, low=1, high=20, help="test evaluations per attacker epoch (the points of Figures 3 to 6)"),
     "intensities": Param(list, item=float, low=0.001, high=1.0, help="attacker intensities t, the L-infinity bound of A's output"),
     "output_mode": Param(str, choices=OUTPUT_MODES, help="'scaled': t * tanh; 'clamp': tanh clamped to [-t, t]"),
     "modes": Param(list, item=str, choices=MODES, help="training modes to run"),
-    "attack_size": Param(int, low=10, high=10_000, help="test digits for the PGD comparison"),
-    "pgd_steps": Param(int, low=1, high=1000),
+    "alternating_intensities": Param(list, item=float, low=0.001, high=1.0, help="the intensities the alternating mode trains at (a subset of intensities)"),
+    "attack_size": Param(int, low=10, high=10_000, help="test digits the ceilings, the learned attackers and the timing share"),
+    "pgd_steps": Param(int, low=1, high=1000, help="white-box PGD steps; the run also runs twice as many to show convergence"),
+    "universal_epochs": Param(int, low=1, high=100, help="epochs of the universal perturbation over the attacker's training digits"),
+    "robust_epochs": Param(int, low=1, high=100, help="epochs of PGD adversarial training of the robust C1 (on train_size digits)"),
+    "robust_pgd_steps": Param(int, low=1, high=100, help="PGD steps per batch in adversarial training of the robust C1"),
     "ensemble_size": Param(int, low=2, high=8, help="classifiers the ensemble attacker is trained against (C1, C3, ...); C2 stays unseen"),
     "ensemble_intensity": Param(float, low=0.001, high=1.0, help="intensity of the ensemble attacker"),
 }
@@ -37,5 +43,10 @@ def check_combinations(params: Mapping[str, Any]) -> None:
         raise ParameterError(f"parameter 'attacker_train_size' ({params['attacker_train_size']}) must be <= train_size ({params['train_size']})")
     if len(set(params["intensities"])) != len(params["intensities"]):
         raise ParameterError(f"parameter 'intensities' has duplicates: {params['intensities']!r}")
+    if len(set(params["alternating_intensities"])) != len(params["alternating_intensities"]):
+        raise ParameterError(f"parameter 'alternating_intensities' has duplicates: {params['alternating_intensities']!r}")
+    if not set(params["alternating_intensities"]) <= set(params["intensities"]):
+        raise ParameterError(f"parameter 'alternating_intensities' ({params['alternating_intensities']!r}) must be a subset of "
+                             f"intensities ({params['intensities']!r}): each alternating run is compared with the consecutive one")
     if len(set(params["modes"])) != len(params["modes"]):
         raise ParameterError(f"parameter 'modes' has duplicates: {params['modes']!r}")

@@ -13,13 +13,15 @@ from typing import Any, Mapping
 import torch
 
 from helpers.data import load_mnist
-from .comparison import pgd_comparison
+from .ceilings import Universal, PGDCeiling, pgd_ceiling, train_robust_classifier, universal_perturbation
+from .comparison import SpeedComparison, attacker_on, time_attacks
 from .ensemble import ensemble_rows, train_ensemble_attacker
 from .training import AttackerRun, train_alternating, train_classifier, train_consecutive
 
 STUDY = "gan_attacker"
 TITLE = "A generative attacker network against MNIST classifiers"
-PGD_BATCH_SIZE = 128
+ROBUST_INDEX = 11
+"""The robust C1 has C1's initialisation; its own cache entry (another index) keeps it apart from C1's."""
 
 
 def load_data(params: Mapping[str, Any]):
@@ -72,13 +74,24 @@ def classifier_rows(classifiers: Classifiers, data, params: Mapping, device) -> 
     return rows
 
 
+def attacker_settings(params: Mapping, device) -> dict:
+    """The settings every attacker training shares."""
+    return dict(output_mode=params["output_mode"], epochs=params["attacker_epochs"], batch_size=params["batch_size"],
+                learning_rate=params["attacker_learning_rate"], schedule=params["attacker_schedule"],
+                evaluations_per_epoch=params["evaluations_per_epoch"], seed=params["seed"], device=device)
+
+
+def mode_intensities(mode: str, params: Mapping) -> list[float]:
+    """The intensities a mode trains at: all of ``intensities`` for consecutive, ``alternating_intensities`` else."""
+    return list(params["intensities"] if mode == "consecutive" else params["alternating_intensities"])
+
+
 def run_mode(mode: str, classifiers: Classifiers, data, params: Mapping, device) -> dict[float, AttackerRun]:
-    """Train one attacker per intensity in ``mode``; returns intensity -> run."""
+    """Train one attacker per intensity of ``mode``; returns intensity -> run."""
     runs = {}
     data = attacker_data(data, params)
-    common = dict(output_mode=params["output_mode"], epochs=params["attacker_epochs"], batch_size=params["batch_size"],
-                  learning_rate=params["attacker_learning_rate"], seed=params["seed"], device=device)
-    for t in params["intensities"]:
+    common = attacker_settings(params, device)
+    for t in mode_intensities(mode, params):
         if mode == "consecutive":
             runs[t] = train_consecutive(classifiers.trained["c1"], classifiers.trained["c2"], data, intensity=t, **common)
         else:
@@ -92,6 +105,89 @@ def train_mode(mode: str, classifiers: Classifiers, data, params: Mapping, devic
     if mode not in params["modes"]:
         return {}
     return run_mode(mode, classifiers, data, params, device)
+
+
+@dataclass
+class Ceiling:
+    """Against one classifier at one intensity: the universal perturbation (lower ceiling), converged
+    white-box PGD (upper ceiling) and the learned attacker on the same digits, with their transfer."""
+
+    target: str
+    intensity: float
+    clean: float
+    universal: Universal
+    pgd: PGDCeiling
+    attacker: dict[str, float] = field(default_factory=dict)  # network -> accuracy under A, same digits
+
+
+def attack_digits(data, params: Mapping):
+    """The first ``attack_size`` test digits: where the ceilings and the learned attacker meet."""
+    n = params["attack_size"]
+    return data.x_test[:n], data.y_test[:n]
+
+
+def ceiling(target: str, model, others: Mapping, run: AttackerRun | None, data, params: Mapping, intensity: float, device) -> Ceiling:
+    """Both ceilings against ``model`` at ``intensity`` (universal trained on the attacker's training digits),
+    beside the learned attacker ``run`` when there is one; ``others`` are shown every attack (transfer)."""
+    from .ceilings import accuracy_of
+
+    x, y = attack_digits(data, params)
+    train = attacker_data(data, params)
+    universal = universal_perturbation(model, train.x_train, train.y_train, x, y, intensity=intensity, epochs=params["universal_epochs"],
+                                       others=others, seed=params["seed"], device=device)
+    pgd = pgd_ceiling(model, x, y, eps=intensity, steps=params["pgd_steps"], others=others, seed=params["seed"], device=device)
+    learned = attacker_on(run.attacker, {target: model, **others}, x, y, device=device) if run is not None else {}
+    return Ceiling(target, intensity, accuracy_of(model, x, y, device), universal, pgd, learned)
+
+
+def run_ceilings(classifiers: Classifiers, consecutive: Mapping[float, AttackerRun], alternating: Mapping[float, AttackerRun],
+                 data, params: Mapping, device) -> list[Ceiling]:
+    """The ceilings beside every learned attacker on a white-box target: the consecutive C1 at every intensity
+    (transfer to C2), and each alternating run's own C1 at its intensity."""
+    c1, c2 = classifiers.trained["c1"], classifiers.trained["c2"]
+    rows = [ceiling("c1", c1, {"c2": c2}, consecutive.get(t), data, params, t, device) for t in params["intensities"]]
+    for t, run in sorted(alternating.items()):
+        rows.append(ceiling("alternating c1", run.classifiers["c1"], {}, run, data, params, t, device))
+    return rows
+
+
+@dataclass
+class Robust:
+    """C1 adversarially trained with PGD, and the learned attacker and both ceilings against it."""
+
+    intensity: float
+    epochs: int
+    pgd_steps: int
+    from_cache: bool
+    clean: float
+    run: AttackerRun
+    ceiling: Ceiling
+    standard: Ceiling | None  # the same attacks against the clean-trained C1, for comparison
+
+
+def run_robust(classifiers: Classifiers, consecutive: Mapping[float, AttackerRun], ceilings: list[Ceiling], data, params: Mapping, device) -> Robust:
+    """C1's architecture trained only on PGD examples at the largest intensity (``robust_epochs`` epochs, PGD with
+    ``robust_pgd_steps`` steps), then a fresh attacker trained against it (consecutive mode) and both ceilings."""
+    t = max(params["intensities"])
+    model, history, cached = train_robust_classifier(
+        data, index=ROBUST_INDEX, intensity=t, epochs=params["robust_epochs"], pgd_steps=params["robust_pgd_steps"],
+        batch_size=params["batch_size"], learning_rate=params["classifier_learning_rate"], seed=params["seed"], device=device)
+    run = train_consecutive(model, classifiers.trained["c2"], attacker_data(data, params), intensity=t,
+                            desc=f"A against the robust C1, t={t:g}", **attacker_settings(params, device))
+    run.mode = "robust"
+    standard = next((c for c in ceilings if c.target == "c1" and c.intensity == t), None)
+    top = ceiling("robust c1", model, {"c2": classifiers.trained["c2"]}, run, data, params, t, device)
+    return Robust(t, params["robust_epochs"], params["robust_pgd_steps"], cached, top.clean, run, top, standard)
+
+
+def run_speed(consecutive: Mapping[float, AttackerRun], classifiers: Classifiers, data, params: Mapping, device) -> SpeedComparison | None:
+    """Wall time of the trained attacker (one forward pass) and of PGD (``pgd_steps`` steps) on the same attack
+    digits at the largest intensity, and the ratio; None when no consecutive attacker was trained."""
+    t = max(params["intensities"])
+    if t not in consecutive:
+        return None
+    x, y = attack_digits(data, params)
+    return time_attacks(consecutive[t].attacker, classifiers.trained["c1"], x, y, intensity=t, steps=params["pgd_steps"], device=device)
 
 
 @dataclass
@@ -118,23 +214,12 @@ def perturbation_stats(runs: Mapping[float, AttackerRun], data, *, digits: int =
     return stats
 
 
-def run_pgd(classifiers: Classifiers, consecutive: Mapping[float, AttackerRun], data, params: Mapping, device) -> list[dict]:
-    """PGD with budget eps = t on the first ``attack_size`` test digits, white box on C1 and transferred
-    to C2, beside the consecutive-mode attacker on the same digits (see ``comparison.pgd_comparison``)."""
-    n = params["attack_size"]
-    return pgd_comparison(
-        classifiers.trained["c1"], classifiers.trained["c2"], consecutive, data.x_test[:n], data.y_test[:n],
-        intensities=params["intensities"], steps=params["pgd_steps"], batch_size=PGD_BATCH_SIZE, device=device,
-    )
-
-
 def run_ensemble(classifiers: Classifiers, consecutive: Mapping[float, AttackerRun], data, params: Mapping, device) -> tuple[AttackerRun, AttackerRun, list[dict]]:
     """The attacker trained against the average loss of C1, C3, ... (``ensemble_size`` classifiers, trained
     like C1 on clean data), and the single-target attacker at the same intensity (the consecutive-mode run
     when there is one, else trained here), both evaluated on the members and on the unseen C2."""
     t = params["ensemble_intensity"]
-    common = dict(output_mode=params["output_mode"], epochs=params["attacker_epochs"], batch_size=params["batch_size"],
-                  learning_rate=params["attacker_learning_rate"], seed=params["seed"], device=device)
+    common = attacker_settings(params, device)
     extra = tuple(range(3, params["ensemble_size"] + 2))
     more = train_classifiers(data, {**params, "modes": []}, device, indices=extra)
     classifiers.trained.update(more.trained)

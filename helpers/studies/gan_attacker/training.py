@@ -26,6 +26,7 @@ from helpers.training import batches, evaluate, fit
 from .networks import Attacker, Classifier, frozen
 
 MODES = ("consecutive", "alternating")
+SCHEDULES = ("constant", "onecycle")
 
 
 def classifier_seed(seed: int, index: int) -> int:
@@ -104,7 +105,11 @@ def classifier_step(classifier: nn.Module, attacker: Attacker | None, optimizer:
 
 @dataclass
 class AttackerRun:
-    """One attacker training: its mode, intensity, per-epoch history and the trained networks."""
+    """One attacker training: its mode, intensity, per-evaluation history and the trained networks.
+
+    ``history`` has one record per evaluation (epoch 0 is the untrained attacker; with several evaluations per
+    epoch the epoch is fractional). ``train_seconds`` counts the training steps only, not the evaluations, so
+    ``digits_per_second`` is the attacker's training throughput."""
 
     mode: str
     intensity: float
@@ -112,6 +117,8 @@ class AttackerRun:
     attacker: Attacker | None = None
     classifiers: dict[str, nn.Module] = field(default_factory=dict)
     seconds: float = 0.0
+    train_seconds: float = 0.0
+    digits: int = 0
 
     def final(self, key: str) -> float:
         return self.history[-1][key]
@@ -119,10 +126,63 @@ class AttackerRun:
     def curve(self, key: str) -> list[float]:
         return [record[key] for record in self.history]
 
+    @property
+    def digits_per_second(self) -> float:
+        return self.digits / self.train_seconds if self.train_seconds > 0 else float("nan")
+
 
 def _new_attacker(intensity: float, output_mode: str, seed: int, device) -> Attacker:
     torch.manual_seed(seed)
     return Attacker(intensity, output_mode).to(device)
+
+
+def attacker_optimizer(attacker: Attacker, learning_rate: float, total_steps: int, schedule: str):
+    """Adam with the study's GAN betas (0.5, 0.999), and the learning-rate schedule: ``constant`` (the
+    study's), or ``onecycle`` (warm up over the first 20% of the steps to ``learning_rate``, then anneal to
+    ~0), which lets one pass over the digits use a high rate early and settle at the end."""
+    if schedule not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {schedule!r}")
+    optimizer = torch.optim.Adam(attacker.parameters(), lr=learning_rate, betas=(0.5, 0.999))
+    if schedule == "constant" or total_steps < 2:
+        return optimizer, None
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=learning_rate, total_steps=total_steps, pct_start=0.2)
+    return optimizer, scheduler
+
+
+def evaluation_points(steps: int, evaluations: int) -> set[int]:
+    """The steps of an epoch (1-based) after which to evaluate: ``evaluations`` evenly spaced, the last step always."""
+    evaluations = max(1, min(evaluations, steps))
+    return {round(steps * k / evaluations) for k in range(1, evaluations + 1)}
+
+
+def train_loop(run: AttackerRun, step, x_train, y_train, x_test, y_test, *, epochs: int, batch_size: int, seed: int,
+               evaluations_per_epoch: int, scheduler, device, desc: str) -> AttackerRun:
+    """The loop both modes share: ``step(xb, yb)`` per batch (returns A's loss), ``evaluations_per_epoch``
+    evaluations per epoch on the test digits (not counted in ``run.train_seconds``)."""
+    monitored = run.classifiers
+    run.history.append({"epoch": 0, **evaluate_networks(run.attacker, monitored, x_test, y_test, device=device)})
+    steps = -(-len(x_train) // batch_size)
+    points = evaluation_points(steps, evaluations_per_epoch)
+    with progress_bar(total=epochs * steps, desc=desc, unit="batch") as progress:
+        for epoch in range(1, epochs + 1):
+            total, seen = 0.0, 0
+            started = time.perf_counter()
+            for index, (xb, yb) in enumerate(batches(x_train, y_train, batch_size=batch_size, shuffle=True, seed=seed + epoch), 1):
+                xb, yb = xb.to(device), yb.to(device)
+                total += step(xb, yb) * len(yb)
+                seen += len(yb)
+                if scheduler is not None:
+                    scheduler.step()
+                progress.update()
+                if index in points:
+                    run.train_seconds += time.perf_counter() - started
+                    record = {"epoch": round(epoch - 1 + index / steps, 4), "attacker_train_loss": total / seen}
+                    record.update(evaluate_networks(run.attacker, monitored, x_test, y_test, device=device))
+                    run.history.append(record)
+                    progress.set_postfix(epoch=record["epoch"], c1_attacked=f"{record['c1_attacked_accuracy']:.3f}", refresh=False)
+                    started = time.perf_counter()
+            run.digits += seen
+    return run
 
 
 def train_attacker(
@@ -138,6 +198,8 @@ def train_attacker(
     epochs: int,
     batch_size: int = 64,
     learning_rate: float = 1e-3,
+    schedule: str = "constant",
+    evaluations_per_epoch: int = 1,
     seed: int = 0,
     device="cpu",
     mode: str = "consecutive",
@@ -145,74 +207,59 @@ def train_attacker(
 ) -> AttackerRun:
     """Train a fresh A against the frozen ``targets`` (the mean of their losses) for ``epochs`` epochs.
 
-    ``monitored`` names the classifiers evaluated after every epoch (targets and unseen ones alike).
+    ``monitored`` names the classifiers evaluated (targets and unseen ones alike); the first one is the
+    attacker's target in the progress bar.
     """
     started = time.perf_counter()
     attacker = _new_attacker(intensity, output_mode, seed, device)
-    optimizer = torch.optim.Adam(attacker.parameters(), lr=learning_rate, betas=(0.5, 0.999))
+    optimizer, scheduler = attacker_optimizer(attacker, learning_rate, epochs * -(-len(x_train) // batch_size), schedule)
     run = AttackerRun(mode, intensity, attacker=attacker, classifiers=dict(monitored))
-    run.history.append({"epoch": 0, **evaluate_networks(attacker, monitored, x_test, y_test, device=device)})
-    steps = -(-len(x_train) // batch_size)
-    with progress_bar(total=epochs * steps, desc=desc or f"A, {mode}, t={intensity:g}", unit="batch") as progress:
-        for epoch in range(1, epochs + 1):
-            total, seen = 0.0, 0
-            for xb, yb in batches(x_train, y_train, batch_size=batch_size, shuffle=True, seed=seed + epoch):
-                xb, yb = xb.to(device), yb.to(device)
-                total += attacker_step(attacker, targets, optimizer, xb, yb) * len(yb)
-                seen += len(yb)
-                progress.update()
-            record = {"epoch": epoch, "attacker_train_loss": total / seen}
-            record.update(evaluate_networks(attacker, monitored, x_test, y_test, device=device))
-            run.history.append(record)
-            progress.set_postfix(epoch=epoch, c1_attacked=f"{record.get('c1_attacked_accuracy', float('nan')):.3f}", refresh=False)
+    train_loop(run, lambda xb, yb: attacker_step(attacker, targets, optimizer, xb, yb), x_train, y_train, x_test, y_test,
+               epochs=epochs, batch_size=batch_size, seed=seed, evaluations_per_epoch=evaluations_per_epoch,
+               scheduler=scheduler, device=device, desc=desc or f"A, {mode}, t={intensity:g}")
     frozen(attacker)
     run.seconds = time.perf_counter() - started
     return run
 
 
 def train_consecutive(c1: nn.Module, c2: nn.Module, data, *, intensity: float, output_mode: str, epochs: int,
-                      batch_size: int, learning_rate: float, seed: int, device) -> AttackerRun:
+                      batch_size: int, learning_rate: float, seed: int, device, schedule: str = "constant",
+                      evaluations_per_epoch: int = 1, desc: str | None = None) -> AttackerRun:
     """Consecutive mode: C1 and C2 already trained on clean data; A is trained against frozen C1 only."""
     return train_attacker(
         [c1], {"c1": c1, "c2": c2}, data.x_train, data.y_train, data.x_test, data.y_test,
         intensity=intensity, output_mode=output_mode, epochs=epochs, batch_size=batch_size,
-        learning_rate=learning_rate, seed=seed, device=device, mode="consecutive",
+        learning_rate=learning_rate, schedule=schedule, evaluations_per_epoch=evaluations_per_epoch,
+        seed=seed, device=device, mode="consecutive", desc=desc,
     )
 
 
 def train_alternating(c1_pretrained: nn.Module, c2_pretrained: nn.Module, data, *, intensity: float, output_mode: str,
                       epochs: int, batch_size: int, learning_rate: float, classifier_learning_rate: float,
-                      seed: int, device) -> AttackerRun:
+                      seed: int, device, schedule: str = "constant", evaluations_per_epoch: int = 1) -> AttackerRun:
     """Alternating mode: from pre-trained copies of C1 and C2, A and C1 alternate one batch each for
     ``epochs`` epochs (C1 on attacked images), while C2 trains on the same batches, clean.
 
     The pre-trained networks passed in are left untouched (they are copied), so one pre-training serves
-    every intensity.
+    every intensity. ``schedule`` applies to A's learning rate only (the classifiers keep theirs).
     """
     started = time.perf_counter()
     c1, c2 = copy.deepcopy(c1_pretrained).to(device), copy.deepcopy(c2_pretrained).to(device)
     attacker = _new_attacker(intensity, output_mode, seed, device)
-    attacker_optimizer = torch.optim.Adam(attacker.parameters(), lr=learning_rate, betas=(0.5, 0.999))
+    optimizer, scheduler = attacker_optimizer(attacker, learning_rate, epochs * -(-len(data.x_train) // batch_size), schedule)
     c1_optimizer = torch.optim.Adam(c1.parameters(), lr=classifier_learning_rate)
     c2_optimizer = torch.optim.Adam(c2.parameters(), lr=classifier_learning_rate)
-    monitored = {"c1": c1, "c2": c2}
-    run = AttackerRun("alternating", intensity, attacker=attacker, classifiers=monitored)
-    run.history.append({"epoch": 0, **evaluate_networks(attacker, monitored, data.x_test, data.y_test, device=device)})
-    steps = -(-len(data.x_train) // batch_size)
-    with progress_bar(total=epochs * steps, desc=f"A and C1, alternating, t={intensity:g}", unit="batch") as progress:
-        for epoch in range(1, epochs + 1):
-            total, seen = 0.0, 0
-            for xb, yb in batches(data.x_train, data.y_train, batch_size=batch_size, shuffle=True, seed=seed + epoch):
-                xb, yb = xb.to(device), yb.to(device)
-                total += attacker_step(attacker, [c1], attacker_optimizer, xb, yb) * len(yb)
-                classifier_step(c1, attacker, c1_optimizer, xb, yb)
-                classifier_step(c2, None, c2_optimizer, xb, yb)
-                seen += len(yb)
-                progress.update()
-            record = {"epoch": epoch, "attacker_train_loss": total / seen}
-            record.update(evaluate_networks(attacker, monitored, data.x_test, data.y_test, device=device))
-            run.history.append(record)
-            progress.set_postfix(epoch=epoch, c1_attacked=f"{record['c1_attacked_accuracy']:.3f}", refresh=False)
+    run = AttackerRun("alternating", intensity, attacker=attacker, classifiers={"c1": c1, "c2": c2})
+
+    def step(xb, yb):
+        loss = attacker_step(attacker, [c1], optimizer, xb, yb)
+        classifier_step(c1, attacker, c1_optimizer, xb, yb)
+        classifier_step(c2, None, c2_optimizer, xb, yb)
+        return loss
+
+    train_loop(run, step, data.x_train, data.y_train, data.x_test, data.y_test, epochs=epochs, batch_size=batch_size,
+               seed=seed, evaluations_per_epoch=evaluations_per_epoch, scheduler=scheduler, device=device,
+               desc=f"A and C1, alternating, t={intensity:g}")
     for network in (attacker, c1, c2):
         frozen(network)
     run.seconds = time.perf_counter() - started

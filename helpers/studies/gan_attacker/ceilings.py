@@ -1,0 +1,198 @@
+"""The two ceilings every learned-attacker number is set beside, and a PGD-trained (robust) C1.
+
+A learned attacker A maps each digit to a perturbation of at most t per pixel with one forward pass. Two
+attacks with the same L-infinity budget bracket what it can reach against a given classifier:
+
+- **universal perturbation** (the lower ceiling for an input-dependent attacker): one delta for all digits,
+  trained against the classifier on the same training digits as A. An A that ignores its input is exactly
+  this; anything A does better comes from tailoring the perturbation to each digit.
+- **white-box PGD** (the upper ceiling): an optimisation per digit with the classifier's gradient, run until
+  it has converged (doubling the number of steps moves the accuracy by less than a point, which the run
+  measures and reports).
+
+PGD here is the plain PyTorch loop of Madry et al. (random start, signed gradient steps of 2.5 * eps / steps,
+projection to the budget and to [0, 1]); the same function attacks C1 during adversarial training of the
+robust C1 and is the one timed against A's forward pass.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from helpers.cache import cached_torch_model
+from helpers.progress import progress_bar
+from helpers.training import batches, evaluate
+from .networks import Classifier, frozen
+
+CONVERGED_POINTS = 1.0
+"""PGD counts as converged when doubling its steps moves the attacked accuracy by less than this (points)."""
+
+
+def pgd_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, steps: int, step_size: float | None = None,
+               seed: int = 0) -> torch.Tensor:
+    """PGD (L-infinity, random start) against ``model`` on one batch; returns the adversarial digits.
+
+    The model's mode is left as it is (eval for attacks on a trained classifier, train during adversarial
+    training); only the input receives gradients."""
+    step_size = step_size if step_size is not None else 2.5 * eps / steps
+    generator = torch.Generator().manual_seed(seed)
+    delta = (torch.rand(x.shape, generator=generator) * 2 - 1).mul_(eps).to(x.device)
+    x_adv = (x + delta).clamp_(0.0, 1.0)
+    wants_grad = [p.requires_grad for p in model.parameters()]
+    for p in model.parameters():
+        p.requires_grad_(False)
+    try:
+        for _ in range(steps):
+            x_adv.requires_grad_(True)
+            loss = nn.functional.cross_entropy(model(x_adv), y)
+            (grad,) = torch.autograd.grad(loss, x_adv)
+            with torch.no_grad():
+                x_adv = x_adv + step_size * grad.sign()
+                x_adv = torch.min(torch.max(x_adv, x - eps), x + eps).clamp_(0.0, 1.0)
+    finally:
+        for p, flag in zip(model.parameters(), wants_grad):
+            p.requires_grad_(flag)
+    return x_adv.detach()
+
+
+def pgd_images(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, steps: int, batch_size: int = 500,
+               seed: int = 0, device="cpu", desc: str | None = None) -> torch.Tensor:
+    """PGD adversarial digits for all of ``x`` (``model`` frozen in eval mode), on the CPU."""
+    frozen(model)
+    model.to(device)
+    pieces = []
+    with progress_bar(total=len(x), desc=desc or f"PGD-{steps}, eps={eps:g}", unit="img") as progress:
+        for index, (xb, yb) in enumerate(batches(x, y, batch_size=batch_size)):
+            pieces.append(pgd_attack(model, xb.to(device), yb.to(device), eps=eps, steps=steps, seed=seed + index).cpu())
+            progress.update(len(xb))
+    return torch.cat(pieces)
+
+
+@dataclass
+class PGDCeiling:
+    """PGD with ``steps`` and with twice as many steps, and how long the first one took."""
+
+    intensity: float
+    steps: int
+    accuracy: float            # with ``steps``
+    accuracy_doubled: float    # with 2 * ``steps``
+    transfer: dict[str, float]  # other classifiers on the 2 * steps examples
+    seconds: float             # wall time of the ``steps`` run
+    digits: int
+
+    @property
+    def converged(self) -> bool:
+        return abs(self.accuracy - self.accuracy_doubled) * 100 < CONVERGED_POINTS
+
+    @property
+    def best(self) -> float:
+        """The ceiling: the lower of the two accuracies (the stronger attack)."""
+        return min(self.accuracy, self.accuracy_doubled)
+
+
+def accuracy_of(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device="cpu") -> float:
+    return evaluate(model, x, y, device=device)[1]
+
+
+def pgd_ceiling(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, steps: int, others=None,
+                seed: int = 0, device="cpu") -> PGDCeiling:
+    """PGD-``steps`` and PGD-``2 * steps`` against ``model``; ``others`` (name -> classifier) are shown the
+    examples of the longer run (transfer)."""
+    started = time.perf_counter()
+    short = pgd_images(model, x, y, eps=eps, steps=steps, seed=seed, device=device)
+    seconds = time.perf_counter() - started
+    long = pgd_images(model, x, y, eps=eps, steps=2 * steps, seed=seed, device=device)
+    transfer = {name: accuracy_of(other, long, y, device) for name, other in (others or {}).items()}
+    return PGDCeiling(eps, steps, accuracy_of(model, short, y, device), accuracy_of(model, long, y, device), transfer,
+                      seconds, len(x))
+
+
+@dataclass
+class Universal:
+    """One perturbation for every digit, trained against one classifier."""
+
+    intensity: float
+    delta: torch.Tensor         # (1, 1, 28, 28), every pixel in [-t, t]
+    accuracy: float             # the classifier's accuracy on the attack digits plus delta
+    train_accuracy: float       # on the training digits it was fitted on
+    transfer: dict[str, float]  # other classifiers on the attack digits plus delta
+
+    def apply(self, x: torch.Tensor) -> torch.Tensor:
+        return (x + self.delta.to(x.device)).clamp(0.0, 1.0)
+
+
+def universal_perturbation(model: nn.Module, x_train: torch.Tensor, y_train: torch.Tensor, x: torch.Tensor, y: torch.Tensor, *,
+                           intensity: float, epochs: int, batch_size: int = 256, others=None, seed: int = 0, device="cpu") -> Universal:
+    """The universal perturbation with budget ``intensity``: one delta, trained with signed gradient steps to
+    maximise ``model``'s cross-entropy on ``x_train`` (the objective A has, with an input-independent output),
+    projected to [-t, t] after every step. The step shrinks from t/10 to t/100 over the epochs, and the delta
+    kept is the one with the lowest training accuracy at the end of an epoch."""
+    frozen(model)
+    model.to(device)
+    delta = torch.zeros(1, 1, 28, 28, device=device)
+    steps = epochs * -(-len(x_train) // batch_size)
+    best, best_accuracy, step = delta.clone(), 2.0, 0
+    for epoch in range(1, epochs + 1):
+        for xb, yb in batches(x_train, y_train, batch_size=batch_size, shuffle=True, seed=seed + epoch):
+            xb, yb = xb.to(device), yb.to(device)
+            delta.requires_grad_(True)
+            loss = nn.functional.cross_entropy(model((xb + delta).clamp(0.0, 1.0)), yb)
+            (grad,) = torch.autograd.grad(loss, delta)
+            size = intensity * (0.1 * (0.1 ** (step / max(steps - 1, 1))))
+            with torch.no_grad():
+                delta = (delta + size * grad.sign()).clamp_(-intensity, intensity)
+            step += 1
+        train_accuracy = accuracy_of(model, (x_train + delta.cpu()).clamp(0.0, 1.0), y_train, device)
+        if train_accuracy < best_accuracy:
+            best, best_accuracy = delta.detach().clone(), train_accuracy
+    best = best.cpu()
+    attacked = (x + best).clamp(0.0, 1.0)
+    transfer = {name: accuracy_of(other, attacked, y, device) for name, other in (others or {}).items()}
+    return Universal(intensity, best, accuracy_of(model, attacked, y, device), best_accuracy, transfer)
+
+
+def train_robust_classifier(data, *, index: int, intensity: float, epochs: int, pgd_steps: int, batch_size: int,
+                            learning_rate: float, seed: int, device) -> tuple[Classifier, list[dict], bool]:
+    """C1's architecture and initialisation, trained only on PGD examples (budget ``intensity``, ``pgd_steps``
+    steps, made against the network as it trains: Madry et al.'s adversarial training); cached.
+
+    Returns the model (eval mode, on ``device``), its history (clean and PGD test accuracy per epoch) and
+    whether it came from the cache."""
+    from .training import classifier_seed
+
+    init_seed = classifier_seed(seed, index)
+    torch.manual_seed(init_seed)
+    model = Classifier()
+
+    def train(net):
+        net.to(device)
+        optimizer = torch.optim.Adam(net.parameters(), lr=learning_rate)
+        history = []
+        total = epochs * -(-len(data.x_train) // batch_size)
+        with progress_bar(total=total, desc=f"adversarial training of robust C{index} (PGD-{pgd_steps}, eps={intensity:g})", unit="batch") as bar:
+            for epoch in range(1, epochs + 1):
+                for step, (xb, yb) in enumerate(batches(data.x_train, data.y_train, batch_size=batch_size, shuffle=True, seed=init_seed + epoch)):
+                    xb, yb = xb.to(device), yb.to(device)
+                    net.eval()  # the attack sees the network as it is, without moving its batch-norm statistics
+                    x_adv = pgd_attack(net, xb, yb, eps=intensity, steps=pgd_steps, seed=init_seed + 7919 * epoch + step)
+                    net.train()
+                    loss = nn.functional.cross_entropy(net(x_adv), yb)
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    optimizer.step()
+                    bar.update()
+                net.eval()
+                history.append({"epoch": epoch, "clean_accuracy": accuracy_of(net, data.x_test, data.y_test, device)})
+        net.eval()
+        return {"history": history}
+
+    parts = {
+        "data": data.name, "train_size": len(data.x_train), "test_size": len(data.x_test), "seed": init_seed,
+        "epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate, "adversarial": "pgd",
+        "eps": intensity, "pgd_steps": pgd_steps,
+    }
+    entry = cached_torch_model(f"gan-attacker-robust-c{index}", model, train, parts)
+    return frozen(model.to(device)), entry.meta.get("history", []), entry.from_cache
