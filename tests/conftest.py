@@ -30,3 +30,16 @@ def _isolated_outputs(tmp_path, monkeypatch):
     monkeypatch.setenv("ADVLAB_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("ADVLAB_REPORTS", str(tmp_path / "reports"))
     monkeypatch.delenv("ADVLAB_REPORT_DIR", raising=False)
+
+
+def default_parameters(study_id: str) -> dict:
+    """The values of a study notebook's ``parameters`` cell (its default preset), without a kernel."""
+    import nbformat
+
+    from helpers.runner.catalog import find_study
+
+    nb = nbformat.read(find_study(study_id).path, as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    namespace: dict = {}
+    exec(cell.source, namespace)
+    return {k: v for k, v in namespace.items() if not k.startswith("__")}

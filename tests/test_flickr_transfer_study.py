@@ -7,38 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
+from conftest import default_parameters
 from helpers.params import ParameterError
 from helpers.runner.catalog import find_study
 from helpers.studies.flickr_transfer_attacks import parameters, reference, report, study
 from helpers.studies.flickr_transfer_attacks.backbones import WeightsSource
 from helpers.studies.flickr_transfer_attacks.evaluation import AttackSweep
 
-PRESETS = Path(__file__).resolve().parents[1] / "notebooks" / "presets" / "flickr_transfer_attacks"
-
-
-def _parameters_cell():
-    import nbformat
-
-    nb = nbformat.read(find_study("flickr_transfer_attacks").path, as_version=4)
-    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
-    namespace = {}
-    exec(cell.source, namespace)
-    return {k: v for k, v in namespace.items() if not k.startswith("__")}
-
-
-@pytest.mark.parametrize("preset", ["default", "smoke", "full"])
-def test_every_preset_passes_the_parameter_checks(preset):
-    values = _parameters_cell()
-    if preset != "default":
-        overrides = yaml.safe_load((PRESETS / f"{preset}.yaml").read_text())
-        assert set(overrides) <= set(parameters.PARAMETERS), set(overrides) - set(parameters.PARAMETERS)
-        values.update(overrides, preset=preset)
-    assert set(values) == set(parameters.PARAMETERS)
-    for name, spec in parameters.PARAMETERS.items():
-        spec.check(name, values[name])
-    parameters.check_combinations(values)
 
 
 @pytest.mark.parametrize("change, message", [
@@ -48,7 +24,7 @@ def test_every_preset_passes_the_parameter_checks(preset):
     ({"epsilons": [0.0, 0.004]}, "must be > 0"),
 ])
 def test_inconsistent_parameters_are_rejected(change, message):
-    values = {**_parameters_cell(), **change}
+    values = {**default_parameters("flickr_transfer_attacks"), **change}
     with pytest.raises(ParameterError, match=message):
         parameters.check_combinations(values)
 

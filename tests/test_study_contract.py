@@ -16,6 +16,7 @@ import nbformat
 import pytest
 
 import helpers.studies
+from conftest import default_parameters
 from helpers.headline import Reference
 from helpers.params import Param
 from helpers.runner.catalog import list_studies
@@ -117,3 +118,20 @@ def test_the_contract_rejects_a_notebook_cell_with_logic():
     source = "for x in y:\n    z = {'a': f'{x}'}\nassert z\nrows = [r for r in y]\nv = d['k']"
     found = {FORBIDDEN[type(n)] for n in ast.walk(ast.parse(source)) if type(n) in FORBIDDEN}
     assert {"a loop", "a dict literal", "an f-string", "an assert", "a comprehension", "a subscript"} <= found
+
+
+@pytest.mark.parametrize(
+    "study, preset",
+    [(s, p) for s in STUDIES for p in s.presets],
+    ids=[f"{s.id}-{p}" for s in STUDIES for p in s.presets],
+)
+def test_every_preset_passes_the_parameter_checks(study, preset):
+    """A preset that the notebook's first cell would reject is caught here, without starting a kernel."""
+    from helpers.runner.catalog import load_preset
+
+    parameters = importlib.import_module(f"helpers.studies.{study.id}.parameters")
+    values = {**default_parameters(study.id), **load_preset(study, preset), "preset": preset}
+    assert set(values) == set(parameters.PARAMETERS), set(values) ^ set(parameters.PARAMETERS)
+    for name, spec in parameters.PARAMETERS.items():
+        spec.check(name, values[name])
+    parameters.check_combinations(values)
