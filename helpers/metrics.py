@@ -1,5 +1,6 @@
 """Metrics the studies report: accuracy, the harmonic mean of clean and adversarial accuracy,
-detection confusion counts and SSIM.
+detection confusion counts, SSIM, and 95% intervals (t-interval over seeds, Wilson for a proportion,
+percentile bootstrap).
 
 All functions take NumPy arrays or torch tensors and return plain Python numbers, so the results go
 straight into tables and ``metrics.json``.
@@ -7,6 +8,7 @@ straight into tables and ``metrics.json``.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Callable, NamedTuple
 
 import numpy as np
 
@@ -119,3 +121,68 @@ def ssim(reference, altered, *, data_range: float | None = None, channel_axis: i
             for a, b in zip(reference, altered)
         ]
     )
+
+
+# ---------------------------------------------------------------------------------------------------
+# Intervals
+
+
+class Interval(NamedTuple):
+    """An estimate with the bounds of its interval (NaN bounds when the interval is undefined)."""
+
+    estimate: float
+    low: float
+    high: float
+
+    @property
+    def half_width(self) -> float:
+        return (self.high - self.low) / 2
+
+    def contains(self, value: float) -> bool:
+        return bool(self.low <= value <= self.high)
+
+
+def mean_interval(values, confidence: float = 0.95) -> Interval:
+    """Mean of ``values`` (one number per seed, say) with its Student-t interval.
+
+    With a single value the spread is unknown and the bounds are NaN.
+    """
+    from scipy import stats
+
+    values = _numpy(values).astype(np.float64).ravel()
+    if values.size == 0:
+        raise ValueError("the interval of no values is undefined")
+    mean = float(values.mean())
+    if values.size == 1:
+        return Interval(mean, float("nan"), float("nan"))
+    half = float(stats.t.ppf(0.5 + confidence / 2, values.size - 1) * values.std(ddof=1) / np.sqrt(values.size))
+    return Interval(mean, mean - half, mean + half)
+
+
+def wilson_interval(successes: int, total: int, confidence: float = 0.95) -> Interval:
+    """A proportion ``successes / total`` with its Wilson score interval (stays inside [0, 1])."""
+    from scipy import stats
+
+    if total <= 0 or not 0 <= successes <= total:
+        raise ValueError(f"need 0 <= successes <= total and total > 0, got {successes} of {total}")
+    z = float(stats.norm.ppf(0.5 + confidence / 2))
+    p = successes / total
+    centre = (p + z * z / (2 * total)) / (1 + z * z / total)
+    half = z * np.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / (1 + z * z / total)
+    return Interval(p, float(max(0.0, centre - half)), float(min(1.0, centre + half)))
+
+
+def bootstrap_interval(
+    values, statistic: Callable[[np.ndarray], float] = np.mean, *, confidence: float = 0.95,
+    resamples: int = 2000, seed: int = 0,
+) -> Interval:
+    """``statistic`` of ``values`` (one item per row) with a percentile bootstrap interval over the items."""
+    values = _numpy(values)
+    if len(values) == 0:
+        raise ValueError("the interval of no values is undefined")
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, len(values), size=(resamples, len(values)))
+    replicates = np.array([statistic(values[index]) for index in draws], dtype=np.float64)
+    tail = (1 - confidence) / 2
+    low, high = np.quantile(replicates, [tail, 1 - tail])
+    return Interval(float(statistic(values)), float(low), float(high))

@@ -64,3 +64,42 @@ def test_ssim_against_hand_computed_constant_images():
     c1 = (0.01 * 1.0) ** 2
     expected = (2 * a * b + c1) / (a * a + b * b + c1)
     assert metrics.ssim(x, y, channel_axis=1)[0] == pytest.approx(expected, rel=1e-3)
+
+
+def test_mean_interval_hand_computed():
+    # 1..5: mean 3, sample sd sqrt(2.5), t(0.975, 4) = 2.776445 -> half width 2.776445 * sqrt(2.5) / sqrt(5).
+    interval = metrics.mean_interval([1, 2, 3, 4, 5])
+    half = 2.776445 * np.sqrt(2.5) / np.sqrt(5)
+    assert interval.estimate == 3.0
+    assert (interval.low, interval.high) == (pytest.approx(3 - half, abs=1e-5), pytest.approx(3 + half, abs=1e-5))
+    assert interval.half_width == pytest.approx(half, abs=1e-5) and interval.contains(3.0)
+    assert metrics.mean_interval([0.7, 0.7, 0.7])[1:] == (pytest.approx(0.7), pytest.approx(0.7))
+    single = metrics.mean_interval([0.4])
+    assert single.estimate == 0.4 and np.isnan(single.low) and np.isnan(single.high)
+    with pytest.raises(ValueError):
+        metrics.mean_interval([])
+
+
+def test_wilson_interval_hand_computed():
+    # 8 of 10 at 95%: the textbook Wilson interval is (0.4902, 0.9433).
+    interval = metrics.wilson_interval(8, 10)
+    assert interval.estimate == 0.8
+    assert (interval.low, interval.high) == (pytest.approx(0.4902, abs=1e-4), pytest.approx(0.9433, abs=1e-4))
+    # It stays inside [0, 1] where the normal approximation would not.
+    assert metrics.wilson_interval(0, 20).low == 0.0 and metrics.wilson_interval(20, 20).high == 1.0
+    assert metrics.wilson_interval(0, 20).high > 0.0
+    with pytest.raises(ValueError):
+        metrics.wilson_interval(3, 2)
+
+
+def test_bootstrap_interval_brackets_the_statistic_and_narrows_with_more_data():
+    rng = np.random.default_rng(1)
+    small, large = rng.normal(1.0, 1.0, 50), rng.normal(1.0, 1.0, 2000)
+    a, b = metrics.bootstrap_interval(small, seed=0), metrics.bootstrap_interval(large, seed=0)
+    assert a.low < a.estimate < a.high and b.low < b.estimate < b.high
+    assert b.half_width < a.half_width / 3
+    assert b.contains(1.0)
+    assert metrics.bootstrap_interval(small, seed=3) == metrics.bootstrap_interval(small, seed=3)
+    # Rows are the items: a 2-D input resamples whole rows.
+    pairs = np.c_[small, small]
+    assert metrics.bootstrap_interval(pairs, lambda v: v[:, 0].mean(), seed=0) == metrics.bootstrap_interval(small, seed=0)

@@ -1,5 +1,6 @@
 """Study 3 end to end on a small scale: on a mixed set of clean and FGSM digits the hybrid detector is
-more accurate than the undefended model, and the adaptive attack stays in budget and fools the model.
+more accurate than the undefended model; BIM-A stops each digit once it is misclassified; the adaptive attack
+stays in budget, fools the model and lowers the detector's flag rate below a non-adaptive attack's.
 Then the contract's pieces: the headline's keys, the parameter checks and the presets."""
 from pathlib import Path
 
@@ -12,8 +13,9 @@ import yaml
 from conftest import needs_mnist
 from helpers import attacks
 from helpers.params import ParameterError, check_parameters
-from helpers.studies.mnist_uncertainty_detection import detector, parameters, report, study
-from helpers.studies.mnist_uncertainty_detection.adaptive import adaptive_attack
+from helpers.studies.mnist_uncertainty_detection import detector, parameters, report, robust, study
+from helpers.studies.mnist_uncertainty_detection.adaptive import adaptive_attack, adaptive_loss
+from helpers.studies.mnist_uncertainty_detection.bim import bim_a
 from helpers.studies.mnist_uncertainty_detection.model import DropoutLeNet
 from helpers.studies.mnist_uncertainty_detection.reference import REFERENCE
 from helpers.training import fit
@@ -21,9 +23,8 @@ from helpers.training import fit
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "03_mnist_uncertainty_detection.ipynb"
 PRESETS = NOTEBOOK.parent / "presets" / "mnist_uncertainty_detection"
 
-PARAMS = {"seed": 0, "batch_size": 100, "fgsm_eps": 0.3, "mc_passes": 20, "crop_size": 24, "adaptive_eps": 0.2,
-          "adaptive_steps": 5, "adaptive_step_size": 0.05, "adaptive_eot": 4, "adaptive_uncertainty_weight": 10.0,
-          "adaptive_crop_weight": 1.0}
+PARAMS = {"seed": 0, "batch_size": 100, "fgsm_eps": 0.3, "bim_eps": 0.3, "bim_steps": 10, "bim_step_size": 0.03,
+          "mc_passes": 20, "crop_size": 24, "repeats": 3}
 
 
 @pytest.fixture(scope="module")
@@ -55,16 +56,101 @@ def test_detector_beats_the_undefended_model_on_a_mixed_fgsm_set(trained):
 
 
 @needs_mnist
+def test_repeats_give_an_interval_and_the_advantage_is_paired(trained):
+    model, x, y = trained
+    classifier = attacks.as_art_classifier(model, input_shape=(1, 28, 28), nb_classes=10)
+    run = study.run_attack("fgsm", model, classifier, x[:100], y[:100], PARAMS)
+    assert len(run.repeats) == 3
+    assert run.repeats[0]["hybrid"]["accuracy"] == run.evaluations["hybrid"]["accuracy"]
+    spread = run.spread("hybrid")
+    assert spread.low <= spread.estimate <= spread.high
+    advantage = run.advantage("hybrid", "crops only")
+    by_hand = np.mean([r["hybrid"]["accuracy"] - r["crops only"]["accuracy"] for r in run.repeats])
+    assert advantage.estimate == pytest.approx(by_hand)
+    # Per digit, the first repeat's correct decisions add up to its accuracy.
+    assert run.per_digit["hybrid"].sum() / len(run.mixed) == pytest.approx(run.evaluations["hybrid"]["accuracy"])
+
+
+@needs_mnist
+def test_bim_a_stops_each_digit_once_it_is_misclassified(trained):
+    model, x, y = trained
+    x, y = x[:60], y[:60]
+    short, steps_short = bim_a(model, x, y, eps=0.3, step_size=0.02, max_steps=6)
+    long, steps_long = bim_a(model, x, y, eps=0.3, step_size=0.02, max_steps=20)
+    with torch.no_grad():
+        wrong_short = model(torch.from_numpy(short)).argmax(1).numpy() != y
+        wrong_long = model(torch.from_numpy(long)).argmax(1).numpy() != y
+    assert wrong_short.any() and wrong_long.mean() > 0.9
+    # A digit misclassified within 6 steps stopped there: 14 more allowed steps leave it exactly as it was.
+    stopped = steps_short < 6
+    assert stopped.any()
+    np.testing.assert_array_equal(long[stopped], short[stopped])
+    np.testing.assert_array_equal(steps_long[stopped], steps_short[stopped])
+    # Digits still correct after 6 steps keep moving, and every digit took a step per iteration until it flipped.
+    assert np.all(steps_long[~wrong_short] > 6)
+    assert np.abs(long - x).max() <= 0.3 + 1e-6 and long.min() >= 0 and long.max() <= 1
+    # A stopped digit is misclassified; it took no more steps than it needed (one fewer and it was still right).
+    assert wrong_short[stopped].all()
+    needed = steps_short[stopped]
+    earlier, _ = bim_a(model, x[stopped], y[stopped], eps=0.3, step_size=0.02, max_steps=int(needed.min()) - 1) \
+        if needed.min() > 1 else (x[stopped], None)
+    with torch.no_grad():
+        still_right = model(torch.from_numpy(earlier)).argmax(1).numpy() == y[stopped]
+    assert still_right[needed == needed.min()].all()
+
+
+@needs_mnist
 def test_adaptive_attack_stays_in_budget_and_fools_the_model(trained):
     model, x, y = trained
     x, y = x[:40], y[:40]
-    x_adv = adaptive_attack(model, x, y, eps=0.2, steps=8, step_size=0.05, eot_samples=4, crop_size=24,
-                                  uncertainty_weight=10.0, device="cpu")
+    out = adaptive_attack(model, x, y, eps=0.2, steps=8, step_size=0.05, eot_samples=4, crop_size=24, kappa=5.0,
+                          crop_weight=1.0, checkpoints=(2, 4), device="cpu")
+    assert sorted(out) == [2, 4, 8]
+    x_adv = out[8]
     assert np.abs(x_adv - x).max() <= 0.2 + 1e-6 and x_adv.min() >= 0 and x_adv.max() <= 1
     with torch.no_grad():
         fooled = (model(torch.from_numpy(x_adv)).argmax(1).numpy() != y).mean()
     assert fooled > 0.5
     assert all(p.requires_grad for p in model.parameters()), "the attack must give the weights their gradients back"
+
+
+@needs_mnist
+def test_adaptive_loss_lowers_the_detectors_flag_rate(trained):
+    """Thresholds tuned on BIM-A catch most BIM-A digits; at the same budget the adaptive digits (margin on
+    every dropout pass) are flagged far less often, are as certain as clean digits, and are misclassified."""
+    model, x, y = trained
+    params = {**PARAMS, "repeats": 1}
+    x_bim, _ = bim_a(model, x, y, eps=0.3, step_size=0.03, max_steps=10)
+    reference = study.evaluate_mixed("bim_a", model, x, x_bim, y, params)
+    settings = reference.evaluations["hybrid"]["settings"][0]
+    x_ad, y_ad = x[:80], y[:80]
+    adv = adaptive_attack(model, x_ad, y_ad, eps=0.3, steps=30, step_size=0.02, eot_samples=8, crop_size=24, kappa=10.0,
+                          seed=1)[30]
+
+    def flag_rate(images):
+        scores = detector.score(model, detector.make_mixed(images, images, y_ad), passes=20, crop_size=24, seed=5)
+        return detector.fixed_rule("hybrid", settings, scores)[:len(images)].mean(), scores
+
+    bim_rate, _ = flag_rate(x_bim[:80])
+    adaptive_rate, scores = flag_rate(adv)
+    assert bim_rate > 0.6
+    assert adaptive_rate < bim_rate - 0.3
+    assert (scores.provisional[:80] != y_ad).mean() > 0.8
+    # The loss itself: lower on the adaptive digits than on the clean ones they came from.
+    target = torch.as_tensor(scores.provisional[:80])
+    with torch.no_grad():
+        clean_loss, _ = adaptive_loss(model, torch.from_numpy(x_ad), torch.from_numpy(y_ad), eot_samples=8, crop_size=24,
+                                      kappa=10.0, target=target)
+        adv_loss, _ = adaptive_loss(model, torch.from_numpy(adv), torch.from_numpy(y_ad), eot_samples=8, crop_size=24,
+                                    kappa=10.0, target=target)
+    assert adv_loss.mean() < clean_loss.mean()
+
+
+def test_convergence_marks_include_the_default_and_smaller_step_counts():
+    assert study.step_marks(50) == [5, 10, 25, 50]
+    assert study.step_marks(3) == [1, 2, 3]
+    c = study.Convergence(10, 50, 8, {8: {5: 0.2, 50: 0.9}, 16: {50: 0.92, 100: 0.93}}, {1: 0.5, 8: 0.9, 16: 0.92})
+    assert c.default_rate == 0.9 and c.doubled_rate == 0.93 and c.doubling_gain == pytest.approx(0.03)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -88,15 +174,23 @@ def _fake_run(name: str, n: int, separation: float, seed: int) -> study.AttackRu
 def _headline(params: dict, n: int, separation: float):
     runs = {name: _fake_run(name, n, separation, seed) for seed, name in enumerate(study.ATTACK_NAMES)}
     adaptive_run = _fake_run("adaptive", n // 2, separation / 4, seed=7)
-    adaptive = study.judge_adaptive(adaptive_run, runs["bim"], adaptive_run.mixed.x[n // 2:], params)
+    adaptive = study.judge_adaptive(adaptive_run, runs, adaptive_run.mixed.x[n // 2:], params)
+    adaptive.convergence = study.Convergence(5, params["adaptive_steps"], params["adaptive_eot"],
+                                             {params["adaptive_eot"]: {params["adaptive_steps"]: 0.9},
+                                              2 * params["adaptive_eot"]: {2 * params["adaptive_steps"]: 0.91}},
+                                             {params["adaptive_eot"]: 0.9})
+    evaluation = robust.RobustEvaluation("adversarially trained", 100, 97, 60, 0.3, 40, 1)
+    natural = robust.RobustEvaluation("natural", 100, 99, 0, 0.3, 40, 1)
+    reference = study.RobustReference([], False, evaluation, natural, 1, 3)
     trained = study.Trained(None, [], False, 0.985, 0.98, params["mc_passes"], params["test_size"])
-    return report.headline(trained, runs, adaptive, params), report.details(trained, runs, adaptive, study.roc_aucs(runs))
+    return (report.headline(trained, runs, adaptive, reference, params),
+            report.details(trained, runs, adaptive, reference, study.roc_aucs(runs)))
 
 
-SMALL = {"test_size": 300, "mc_passes": 10, "fgsm_eps": 0.3, "bim_eps": 0.3, "bim_steps": 3, "jsma_theta": 1.0,
-         "jsma_gamma": 0.1, "adaptive_eps": 0.3, "adaptive_steps": 3, "adaptive_eot": 2}
-LARGE = {"test_size": 10000, "mc_passes": 100, "fgsm_eps": 0.1, "bim_eps": 0.2, "bim_steps": 40, "jsma_theta": 0.5,
-         "jsma_gamma": 0.05, "adaptive_eps": 0.1, "adaptive_steps": 100, "adaptive_eot": 16}
+SMALL = {"test_size": 300, "mc_passes": 10, "fgsm_eps": 0.3, "bim_eps": 0.3, "bim_steps": 3, "bim_step_size": 0.03,
+         "jsma_theta": 1.0, "jsma_gamma": 0.1, "adaptive_eps": 0.3, "adaptive_steps": 3, "adaptive_eot": 2}
+LARGE = {"test_size": 10000, "mc_passes": 100, "fgsm_eps": 0.1, "bim_eps": 0.2, "bim_steps": 40, "bim_step_size": 0.01,
+         "jsma_theta": 0.5, "jsma_gamma": 0.05, "adaptive_eps": 0.1, "adaptive_steps": 100, "adaptive_eot": 16}
 
 
 def test_headline_keys_are_stable_and_carry_the_study_values():
@@ -104,7 +198,9 @@ def test_headline_keys_are_stable_and_carry_the_study_values():
     large, extra = _headline(LARGE, 120, separation=0.05)
     keys = [m.key for m in small]
     assert keys == [m.key for m in large], "the headline keys must not depend on the parameters"
-    assert 4 <= len(keys) <= 10 and len(set(keys)) == len(keys) and all(k.isidentifier() for k in keys)
+    assert 4 <= len(keys) <= 12 and len(set(keys)) == len(keys) and all(k.isidentifier() for k in keys)
+    assert {"bim_a_detection_accuracy", "bim_b_detection_accuracy", "adaptive_pass_and_fool",
+            "adaptive_retuned_pass_and_fool", "robust_pgd_accuracy"} <= set(keys)
     assert set(REFERENCE) <= set(keys), "every reference value needs its metric"
     for m in small + large:
         if m.key in REFERENCE:
@@ -114,14 +210,38 @@ def test_headline_keys_are_stable_and_carry_the_study_values():
             assert m.study is None
         assert m.unit == "%" and 0.0 <= m.value <= 100.0, f"{m.key} must be a percentage, got {m.value}"
     by_key = {m.key: m for m in small}, {m.key: m for m in large}
-    # The settings are the metrics' detail, and differ between the two runs.
-    assert by_key[0]["bim_detection_accuracy"].detail == {"images": 80, "eps": 0.3, "steps": 3}
-    assert by_key[1]["bim_detection_accuracy"].detail == {"images": 240, "eps": 0.2, "steps": 40}
-    assert by_key[1]["adaptive_detection_accuracy"].detail["steps"] == 100
+    # The settings are the metrics' detail, and differ between the two runs; so do the intervals over the repeats.
+    small_bim, large_bim = by_key[0]["bim_b_detection_accuracy"].detail, by_key[1]["bim_b_detection_accuracy"].detail
+    assert {k: small_bim[k] for k in ("images", "eps", "steps")} == {"images": 80, "eps": 0.3, "steps": 3}
+    assert {k: large_bim[k] for k in ("images", "eps", "steps")} == {"images": 240, "eps": 0.2, "steps": 40}
+    assert small_bim["repeats"] == 1
+    assert by_key[1]["adaptive_pass_and_fool"].detail["steps"] == 100
+    assert by_key[1]["adaptive_pass_and_fool"].detail["doubled_effort_change"] == pytest.approx(1.0)
+    assert by_key[0]["robust_pgd_accuracy"].value == pytest.approx(60.0)
     assert by_key[0]["clean_accuracy"].value == pytest.approx(98.5)
+    assert by_key[0]["bim_a_detection_accuracy"].study_source.startswith("Table 2, row BIM")
     # Well-separated scores are detected better than barely separated ones.
     assert by_key[0]["fgsm_detection_accuracy"].value > by_key[1]["fgsm_detection_accuracy"].value
-    assert set(extra["set_sizes"]) == {"fgsm", "bim", "jsma", "adaptive"}
+    assert set(extra["set_sizes"]) == {"fgsm", "bim_a", "bim_b", "jsma", "adaptive"}
+    assert set(extra["adaptive"]["fixed_thresholds"]) == set(study.ATTACK_NAMES)
+
+
+def test_report_tables_and_prose_render_from_the_numbers():
+    runs = {name: _fake_run(name, 60, 0.2, seed) for seed, name in enumerate(study.ATTACK_NAMES)}
+    adaptive_run = _fake_run("adaptive", 30, 0.0, seed=7)
+    params = {**SMALL, "adaptive_steps": 10, "adaptive_eot": 4}
+    adaptive = study.judge_adaptive(adaptive_run, runs, adaptive_run.mixed.x[30:], params)
+    adaptive.convergence = study.Convergence(5, 10, 4, {4: {1: 0.1, 10: 0.9}, 8: {10: 0.95, 20: 0.96}}, {1: 0.5, 4: 0.9, 8: 0.95})
+    for rows, columns in (report.detection_table(runs), report.baseline_table(runs), report.advantage_table(runs),
+                          report.bim_variants_table(runs), report.adaptive_table(runs, adaptive),
+                          report.convergence_steps_table(adaptive), report.convergence_eot_table(adaptive),
+                          report.undefended_table(runs), report.labeled_clean_table(runs)):
+        assert rows and all(len(r) == len(columns) for r in rows)
+    assert "+6.0 points" in report.convergence_summary(adaptive) and "not converged" in report.convergence_summary(adaptive)
+    assert "BIM-A" in report.bim_variants_summary(runs)
+    note = report.closing_note(runs, adaptive, study.RobustReference(
+        [], False, robust.RobustEvaluation("r", 10, 9, 5, 0.3, 5, 1), robust.RobustEvaluation("n", 10, 10, 0, 0.3, 5, 1), 1, 1))
+    assert "not met" in note and "BIM-A" in note
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -151,3 +271,7 @@ def test_a_mixed_set_needing_more_clean_digits_than_the_test_set_is_rejected():
         parameters.check_combinations({**params, "mixed_size": 2 * params["test_size"] + 2})
     with pytest.raises(ParameterError, match="adaptive_size"):
         parameters.check_combinations({**params, "adaptive_size": 2 * params["test_size"] + 2})
+    with pytest.raises(ParameterError, match="convergence_size"):
+        parameters.check_combinations({**params, "convergence_size": params["adaptive_size"] // 2 + 1})
+    with pytest.raises(ParameterError, match="robust_eval_size"):
+        parameters.check_combinations({**params, "robust_eval_size": params["test_size"] + 1})

@@ -128,3 +128,21 @@ def test_cross_fit_never_tunes_on_the_fold_it_labels(monkeypatch):
     evaluation = detector.cross_fit("hybrid", scores, mixed)
     assert seen == [6, 6]
     np.testing.assert_array_equal(evaluation.flagged, mixed.is_adversarial)
+
+
+def test_random_folds_keep_a_digit_with_its_copy_and_split_in_halves():
+    mixed = detector.make_mixed(np.zeros((10, 1, 2, 2)), np.ones((10, 1, 2, 2)), np.arange(10))
+    folds = mixed.random_folds(3)
+    np.testing.assert_array_equal(folds[:10], folds[10:])
+    assert folds[:10].sum() == 5
+    assert not np.array_equal(folds, mixed.random_folds(4)) or not np.array_equal(folds, mixed.folds)
+    np.testing.assert_array_equal(folds, mixed.random_folds(3))
+
+
+def test_mc_from_features_matches_mc_predict(lenet):
+    from helpers.studies.mnist_uncertainty_detection.uncertainty import features_of, mc_from_features
+
+    x = torch.rand(7, 1, 28, 28)
+    direct = mc_predict(lenet, x, passes=12, seed=2, batch_size=3)
+    reused = mc_from_features(lenet, features_of(lenet, x), passes=12, seed=2, batch_size=3)
+    np.testing.assert_allclose(direct.uncertainty, reused.uncertainty, rtol=1e-6)

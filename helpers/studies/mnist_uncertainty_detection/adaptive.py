@@ -67,7 +67,7 @@ def adaptive_loss(model, x: torch.Tensor, y: torch.Tensor, *, eot_samples: int, 
 def adaptive_attack(
     model, x, y, *, eps: float, steps: int, step_size: float, eot_samples: int, crop_size: int,
     kappa: float = 5.0, uncertainty_weight: float = 0.0, crop_weight: float = 1.0, restarts: int = 1,
-    checkpoints: Sequence[int] = (), batch_size: int = 250, device="cpu", seed: int = 0,
+    checkpoints: Sequence[int] = (), batch_size: int = 500, device="cpu", seed: int = 0,
 ) -> dict[int, np.ndarray]:
     """Run the adaptive attack on clean digits ``x`` (N, 1, 28, 28) with true labels ``y``.
 

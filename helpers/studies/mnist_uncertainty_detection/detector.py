@@ -4,6 +4,9 @@ Thresholds are tuned and evaluated by 2-fold cross-fitting: the mixed set is spl
 (a clean digit and its adversarial copy fall in the same fold); thresholds tuned on one fold label the
 other, and the other way round. Every count in the tables therefore comes from thresholds that never
 saw that image, while every image is still counted.
+
+``repeat`` scores and cross-fits a mixed set again with other dropout masks and another random split into
+folds; the spread over such repeats is what the tables' intervals measure.
 """
 from __future__ import annotations
 
@@ -28,7 +31,13 @@ class MixedSet:
 
     @property
     def folds(self) -> np.ndarray:
+        """Fold of each image: source digits alternate between the two folds."""
         return self.source % 2
+
+    def random_folds(self, seed: int) -> np.ndarray:
+        """A random split of the source digits into two halves (a digit and its copy stay together)."""
+        sources = int(self.source.max()) + 1 if len(self.source) else 0
+        return (np.random.default_rng(seed).permutation(sources) % 2)[self.source]
 
     def __len__(self) -> int:
         return len(self.y)
@@ -57,18 +66,46 @@ class Scores:
     plain: np.ndarray          # the undefended model's prediction (dropout off)
 
 
-def score(model, mixed: MixedSet, *, passes: int, crop_size: int, batch_size: int = 500, device="cpu", seed: int = 0, name: str = "") -> Scores:
-    """MC-dropout, crop votes and the plain prediction for every image of ``mixed``."""
+@dataclass
+class Deterministic:
+    """What does not depend on the dropout masks, computed once per mixed set: the convolutional features,
+    the class each crop predicts (dropout off) and the undefended model's prediction."""
+
+    features: object          # torch tensor (N, features)
+    crop_predictions: np.ndarray  # (5, N)
+    plain: np.ndarray
+
+
+def prepare(model, x: np.ndarray, *, crop_size: int, batch_size: int = 500, device="cpu") -> Deterministic:
+    """The mask-independent parts for images ``x`` (a mixed set's ``x``, or any batch of digits)."""
     import torch
 
     from helpers.training import predict
-    from .crops import crop_votes
-    from .uncertainty import mc_predict
+    from .crops import crop_predictions
+    from .uncertainty import features_of
 
-    mc = mc_predict(model, mixed.x, passes=passes, batch_size=batch_size, device=device, seed=seed, desc=f"MC dropout {name}".strip())
-    votes = crop_votes(model, mixed.x, mc.provisional, crop_size=crop_size, batch_size=batch_size, device=device)
-    plain = predict(model, torch.from_numpy(mixed.x), batch_size=batch_size, device=device).argmax(1).numpy()
-    return Scores(mc.uncertainty, mc.provisional, votes, plain)
+    x = np.asarray(x, dtype=np.float32)
+    features = features_of(model, x, batch_size=batch_size, device=device)
+    crops = crop_predictions(model, x, crop_size=crop_size, batch_size=batch_size, device=device)
+    plain = predict(model, torch.from_numpy(x), batch_size=batch_size, device=device).argmax(1).numpy()
+    return Deterministic(features, crops, plain)
+
+
+def score_with(model, fixed: Deterministic, *, passes: int, batch_size: int = 500, device="cpu", seed: int = 0,
+               name: str = "") -> Scores:
+    """MC dropout with the masks of ``seed`` on top of the deterministic parts: uncertainty, provisional class, votes."""
+    from .crops import count_votes
+    from .uncertainty import mc_from_features
+
+    mc = mc_from_features(model, fixed.features, passes=passes, batch_size=batch_size, device=device, seed=seed,
+                          desc=f"MC dropout {name}".strip())
+    return Scores(mc.uncertainty, mc.provisional, count_votes(fixed.crop_predictions, mc.provisional), fixed.plain)
+
+
+def score(model, mixed: MixedSet, *, passes: int, crop_size: int, batch_size: int = 500, device="cpu", seed: int = 0, name: str = "") -> Scores:
+    """MC-dropout, crop votes and the plain prediction for every image of ``mixed``."""
+    fixed = prepare(model, mixed.x, crop_size=crop_size, batch_size=batch_size, device=device)
+    return score_with(model, fixed, passes=passes, batch_size=batch_size, device=device, seed=seed, name=name)
 
 
 @dataclass
@@ -93,12 +130,13 @@ def _tune(method: str, u, votes, truth) -> tuple[dict, object]:
     raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
 
 
-def cross_fit(method: str, scores: Scores, mixed: MixedSet) -> Evaluation:
-    """Tune ``method`` on one fold, label the other; both ways round."""
+def cross_fit(method: str, scores: Scores, mixed: MixedSet, folds: np.ndarray | None = None) -> Evaluation:
+    """Tune ``method`` on one fold, label the other; both ways round. ``folds`` defaults to ``mixed.folds``."""
+    folds = mixed.folds if folds is None else np.asarray(folds)
     flagged = np.zeros(len(mixed), bool)
     settings = []
     for fold in (0, 1):
-        tune, apply = mixed.folds != fold, mixed.folds == fold
+        tune, apply = folds != fold, folds == fold
         chosen, rule = _tune(method, scores.uncertainty[tune], scores.votes[tune], mixed.is_adversarial[tune])
         flagged[apply] = rule(scores.uncertainty[apply], scores.votes[apply])
         settings.append(chosen)

@@ -1,20 +1,20 @@
 """Figures of study 3: training curves, the study's Figure 1 (uncertainty histograms), ROC curves of the
-uncertainty alone, and a grid of clean and adversarial digits."""
+uncertainty alone, the adaptive attack's convergence curve, and a grid of clean and adversarial digits."""
 from __future__ import annotations
 
 from typing import Mapping
 
 import numpy as np
 
-from helpers import attacks, plots
+from helpers import plots
 
-from .study import AttackRun, roc_points
+from .study import TITLES, AdaptiveResult, AttackRun, roc_points
 
 KEY_FIGURE = "roc_uncertainty"
 
 
 def _title(name: str) -> str:
-    return attacks.attack_title(name) if name in attacks.ATTACKS else name
+    return TITLES.get(name, name)
 
 
 def training_history(history):
@@ -57,6 +57,31 @@ def roc_uncertainty(runs: Mapping[str, AttackRun]):
     ax.set(xlabel="false positive rate (clean flagged)", ylabel="true positive rate (adversarial flagged)",
            title="Uncertainty alone as a detector", xlim=(0, 1), ylim=(0, 1.01))
     ax.legend(loc="lower right")
+    return fig
+
+
+def convergence_curve(adaptive: AdaptiveResult, target: float = 0.9):
+    """Pass-and-fool rate against the deployed thresholds: over attack steps (one line per masks-per-step
+    count) and over masks per step at the default step count."""
+    import matplotlib.pyplot as plt
+
+    plots.use_style()
+    c = adaptive.convergence
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9.2, 3.6))
+    for masks, curve in sorted(c.by_steps.items()):
+        steps = sorted(curve)
+        left.plot(steps, [100 * curve[s] for s in steps], marker="o", label=f"{masks} masks per step")
+    right.plot(list(c.by_eot), [100 * v for v in c.by_eot.values()], marker="o", color="#2ca02c")
+    for ax in (left, right):
+        ax.axhline(100 * target, color="grey", linestyle=":", linewidth=1)
+        ax.set_ylim(0, 101)
+        ax.set_xscale("log", base=2)
+    left.axvline(c.steps, color="k", linestyle="--", linewidth=1)
+    left.set(xlabel="attack steps", ylabel="pass and fool (%)", title="over steps")
+    left.legend(loc="lower right")
+    right.set(xlabel="dropout masks per step", title=f"over masks per step ({c.steps} steps)")
+    fig.suptitle(f"Adaptive attack on {c.n} digits, {_title(adaptive.reference)} thresholds (dotted: 90% target; dashed: default steps)")
+    fig.tight_layout()
     return fig
 
 

@@ -63,6 +63,41 @@ class MCResult:
 
 
 @torch.no_grad()
+def features_of(model: nn.Module, x, *, batch_size: int = 500, device="cpu") -> torch.Tensor:
+    """The deterministic convolutional features of ``x`` (N, 1, 28, 28), on the CPU: computed once, they serve
+    any number of MC-dropout repetitions (only the dense head, where the dropout is, runs per pass)."""
+    x = torch.as_tensor(np.asarray(x), dtype=torch.float32)
+    device = torch.device(device)
+    model.to(device).eval()
+    out = [model.features(x[start:start + batch_size].to(device)).cpu() for start in range(0, len(x), batch_size)]
+    return torch.cat(out) if out else torch.zeros(0, 0)
+
+
+@torch.no_grad()
+def mc_from_features(
+    model: nn.Module, features: torch.Tensor, *, passes: int, batch_size: int = 500, device="cpu", dropout: bool = True,
+    seed: int | None = 0, desc: str | None = None,
+) -> MCResult:
+    """MC dropout over precomputed features (see ``features_of``): ``passes`` stochastic passes of the head."""
+    device = torch.device(device)
+    model.to(device)
+    means, spreads = [], []
+    with torch.random.fork_rng(devices=[]), progress_bar(total=len(features), desc=desc or f"MC dropout x{passes}", unit="img") as bar:
+        if seed is not None:
+            torch.manual_seed(seed)
+        for start in range(0, len(features), batch_size):
+            chunk = features[start:start + batch_size].to(device)
+            stacked = chunk.unsqueeze(0).expand(passes, *chunk.shape).reshape(passes * len(chunk), -1)
+            with dropout_active(model, dropout):
+                samples = model.head(stacked).softmax(-1).reshape(passes, len(chunk), -1)
+            means.append(samples.mean(0).cpu())
+            spreads.append(uncertainty_of(samples).cpu())
+            bar.update(len(chunk))
+    if not means:
+        return MCResult(np.zeros((0, 10), np.float32), np.zeros(0, np.float32))
+    return MCResult(torch.cat(means).numpy(), torch.cat(spreads).numpy())
+
+
 def mc_predict(
     model: nn.Module, x, *, passes: int, batch_size: int = 500, device="cpu", dropout: bool = True,
     seed: int | None = 0, desc: str | None = None,
@@ -72,18 +107,6 @@ def mc_predict(
     ``dropout=False`` runs the same code with dropout off: every pass is the same and the uncertainty is 0.
     ``seed`` fixes the dropout masks (the global torch RNG is left as it was).
     """
-    x = torch.as_tensor(np.asarray(x), dtype=torch.float32)
-    device = torch.device(device)
-    model.to(device)
-    means, spreads = [], []
-    with torch.random.fork_rng(devices=[]), progress_bar(total=len(x), desc=desc or f"MC dropout x{passes}", unit="img") as bar:
-        if seed is not None:
-            torch.manual_seed(seed)
-        for start in range(0, len(x), batch_size):
-            samples = head_samples(model, x[start:start + batch_size].to(device), passes, dropout=dropout)
-            means.append(samples.mean(0).cpu())
-            spreads.append(uncertainty_of(samples).cpu())
-            bar.update(len(samples[0]))
-    if not means:
-        return MCResult(np.zeros((0, 10), np.float32), np.zeros(0, np.float32))
-    return MCResult(torch.cat(means).numpy(), torch.cat(spreads).numpy())
+    features = features_of(model, x, batch_size=batch_size, device=device)
+    return mc_from_features(model, features, passes=passes, batch_size=batch_size, device=device, dropout=dropout,
+                            seed=seed, desc=desc)
