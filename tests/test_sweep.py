@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from helpers.runner import run
-from helpers.runner.aggregate import mean_interval, summarize
+from helpers.runner.aggregate import summarize, summary_statistics
 from helpers.runner.catalog import UnknownNameError, find_study
 from helpers.runner.sweep import parse_sweeps, plan_runs
 from test_faults import BODY, PARAMS  # a tiny study with a pause and a failure switch
@@ -34,12 +34,12 @@ def test_plan_is_the_product_of_seeds_and_values_checked_before_anything_runs():
         parse_sweeps(["epochs"])
 
 
-def test_mean_interval_is_the_student_t_interval():
-    stats = mean_interval([1.0, 2.0, 3.0, 4.0])
+def test_summary_statistics_give_the_student_t_interval():
+    stats = summary_statistics([1.0, 2.0, 3.0, 4.0])
     assert stats["n"] == 4 and stats["mean"] == 2.5 and abs(stats["std"] - 1.2909944) < 1e-6
     # t(0.975, 3) = 3.182446; half width = 3.182446 * 1.2909944 / 2
     assert abs(stats["high"] - (2.5 + 2.054260)) < 1e-5 and abs(stats["low"] - (2.5 - 2.054260)) < 1e-5
-    assert mean_interval([5.0])["low"] is None and mean_interval([])["n"] == 0
+    assert summary_statistics([5.0])["low"] is None and summary_statistics([])["n"] == 0
 
 
 def test_summary_groups_by_swept_value_pools_seeds_and_names_failed_runs():

@@ -18,23 +18,20 @@ from typing import Any, Sequence
 
 from helpers.formatting import format_number
 from helpers.headline import from_records
+from helpers.metrics import mean_interval
 from helpers.runner.index import AGGREGATE, RUNS_DIR
 
 
-def mean_interval(values: Sequence[float], confidence: float = 0.95) -> dict[str, float | int | None]:
-    """n, mean, sample standard deviation and the Student t interval of the mean (None when n < 2)."""
-    from scipy import stats
-
+def summary_statistics(values: Sequence[float], confidence: float = 0.95) -> dict[str, float | int | None]:
+    """n, mean, sample standard deviation and the Student t interval of the mean (None where undefined)."""
     xs = [float(v) for v in values]
-    n = len(xs)
-    if n == 0:
+    if not xs:
         return {"n": 0, "mean": None, "std": None, "low": None, "high": None}
-    mean = sum(xs) / n
-    if n < 2:
-        return {"n": 1, "mean": mean, "std": None, "low": None, "high": None}
-    std = math.sqrt(sum((x - mean) ** 2 for x in xs) / (n - 1))
-    half = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * std / math.sqrt(n)
-    return {"n": n, "mean": mean, "std": std, "low": mean - half, "high": mean + half}
+    interval = mean_interval(xs, confidence)
+    spread = len(xs) > 1
+    std = math.sqrt(sum((x - interval.estimate) ** 2 for x in xs) / (len(xs) - 1)) if spread else None
+    return {"n": len(xs), "mean": interval.estimate, "std": std,
+            "low": interval.low if spread else None, "high": interval.high if spread else None}
 
 
 def _numeric(value: Any) -> bool:
@@ -62,7 +59,7 @@ def summarize(runs: Sequence[dict[str, Any]], swept_keys: Sequence[str]) -> dict
                 entry["values"].append(float(metric.value))
     for group in groups.values():
         for entry in group["metrics"].values():
-            entry.update(mean_interval(entry["values"]))
+            entry.update(summary_statistics(entry["values"]))
     left_out = [{"run_id": r["run_id"], "error": r.get("error") or r.get("status")} for r in runs if r.get("status") != "ok"]
     return {"grouping": grouping, "groups": list(groups.values()), "left_out": left_out}
 
