@@ -13,10 +13,10 @@ import torch
 
 from helpers import plots
 from helpers.training import predict
-from .reference import COMPARED_INTENSITIES
 from .training import AttackerRun
 
 KEY_FIGURE = "fig3_attacked_accuracy"
+"""Figure 3 with both ceilings: the learned attacker per epoch between the universal perturbation and PGD."""
 GRID_DIGITS = 8
 NETWORKS = (("c1", "C1 (attacked during training)"), ("c2", "C2 (never sees attacked data: transfer)"))
 
@@ -51,12 +51,16 @@ def _panels(title: str, n: int = 2, width: float = 5.2):
     return fig, axes[0]
 
 
-def curves_per_epoch(runs: Mapping[float, AttackerRun], *, metric: str = "accuracy", title: str, log: bool = False, show_clean: bool = True) -> plt.Figure:
+def curves_per_epoch(runs: Mapping[float, AttackerRun], *, metric: str = "accuracy", title: str, log: bool = False, show_clean: bool = True,
+                     ceilings: Sequence | None = None) -> plt.Figure:
     """Figures 3, 4 and 5: attacked accuracy (or loss) per epoch, one line per intensity, C1 and C2 side by side.
 
     Dotted lines in the same colour are the clean numbers (they move too in alternating mode, where C1 and
-    C2 keep training)."""
+    C2 keep training). ``ceilings`` (``study.Ceiling`` against C1) add, per intensity and in its colour, the
+    universal perturbation (dashed, upper line) and converged PGD (dash-dotted, lower line) on the right: the
+    learned attacker's curve should end between them; on C2's panel they are the transfers of the same attacks."""
     fig, axes = _panels(title)
+    by_t = {c.intensity: c for c in (ceilings or ()) if c.target == "c1"}
     scale = 100 if metric == "accuracy" else 1
     for ax, (net, label) in zip(axes, NETWORKS):
         for index, (t, run) in enumerate(sorted(runs.items())):
@@ -66,12 +70,22 @@ def curves_per_epoch(runs: Mapping[float, AttackerRun], *, metric: str = "accura
             if show_clean and (index == 0 or run.mode == "alternating"):
                 ax.plot(epochs, [scale * v for v in run.curve(f"{net}_clean_{metric}")], linestyle=":", color=color if run.mode == "alternating" else "grey",
                         label="clean" if run.mode != "alternating" else None)
+            c = by_t.get(t)
+            if c is not None and metric == "accuracy":
+                universal = c.universal.accuracy if net == "c1" else c.universal.transfer.get(net)
+                pgd = c.pgd.best if net == "c1" else c.pgd.transfer.get(net)
+                if universal is not None:
+                    ax.axhline(100 * universal, color=color, linestyle="--", linewidth=1)
+                if pgd is not None:
+                    ax.axhline(100 * pgd, color=color, linestyle="-.", linewidth=1)
+        if by_t and metric == "accuracy":  # legend entries for the ceilings, in grey: each line takes its t's colour
+            ax.plot([], [], color="grey", linestyle="--", linewidth=1, label="universal perturbation (same t)")
+            ax.plot([], [], color="grey", linestyle="-.", linewidth=1, label="converged PGD (same t)")
         ylabel = "accuracy (%)" if metric == "accuracy" else "cross-entropy"
         ax.set(xlabel="attacker training epoch", ylabel=f"attacked {ylabel}", title=label)
-        ax.xaxis.set_major_locator(mticker.MaxNLocator(integer=True))
         if metric == "accuracy":
             ax.set_ylim(0, 102)
-            ax.axhline(10, color="grey", linewidth=0.8, linestyle="--")
+            ax.axhline(10, color="lightgrey", linewidth=2, zorder=0)  # chance
         if log:
             ax.set_yscale("log")
             low, high = ax.get_ylim()
@@ -94,29 +108,35 @@ def modes_compared(consecutive: Mapping[float, AttackerRun], alternating: Mappin
                 ax.plot(run.curve("epoch"), [100 * v for v in run.curve(f"{net}_attacked_accuracy")], linestyle=style,
                         marker="o", color=f"C{index}", label=f"t={t:g}, {run.mode}")
         ax.set(xlabel="attacker training epoch", ylabel="attacked accuracy (%)", title=label, ylim=(0, 102))
-        ax.xaxis.set_major_locator(mticker.MaxNLocator(integer=True))
         ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
 
 
-def pgd_versus_attacker(rows: Sequence[Mapping]) -> plt.Figure:
-    """Accuracy against the L-infinity budget: PGD (white box on C1, transferred to C2) and the attacker network."""
-    curves = {
-        "PGD on C1 (white box)": {r["intensity"]: r["pgd_c1"] for r in rows},
-        "PGD transferred to C2": {r["intensity"]: r["pgd_c2"] for r in rows},
-    }
-    if all("attacker_c1" in r for r in rows):
-        curves["attacker network on C1"] = {r["intensity"]: r["attacker_c1"] for r in rows}
-        curves["attacker network transferred to C2"] = {r["intensity"]: r["attacker_c2"] for r in rows}
-    fig = plots.plot_accuracy_vs_epsilon(curves, title="Learned attacker against PGD, same budget", chance=0.1)
-    for line in fig.axes[0].get_lines():  # one colour per attack, dashed for the transfer to C2
-        label = str(line.get_label())
-        if label.startswith(("PGD", "attacker")):
-            line.set_color("C0" if label.startswith("PGD") else "C2")
-        if "C2" in label:
-            line.set_linestyle("--")
-    fig.axes[0].legend()
+def ceilings_figure(ceilings: Sequence) -> plt.Figure:
+    """Accuracy against the budget t on C1 (left) and C2 (right): the universal perturbation, the learned attacker
+    and converged PGD on the same digits (consecutive mode; C2 sees the same attacked digits: transfer)."""
+    rows = sorted((c for c in ceilings if c.target == "c1"), key=lambda c: c.intensity)
+    fig, axes = _panels("The learned attacker between its two ceilings, same budget t")
+    for ax, (net, label) in zip(axes, NETWORKS):
+        ts = [c.intensity for c in rows]
+        curves = (
+            ("universal perturbation", [c.universal.accuracy if net == "c1" else c.universal.transfer.get(net) for c in rows], "C1", "s"),
+            ("learned attacker A", [c.attacker.get(net) for c in rows], "C2", "o"),
+            ("converged PGD (white box on C1)", [c.pgd.best if net == "c1" else c.pgd.transfer.get(net) for c in rows], "C0", "^"),
+        )
+        for name, values, color, marker in curves:
+            points = [(t, 100 * v) for t, v in zip(ts, values) if v is not None]
+            if points:
+                ax.plot(*zip(*points), marker=marker, color=color, label=name)
+        ax.axhline(10, color="lightgrey", linewidth=2, zorder=0)  # chance
+        ax.set(xlabel="intensity t (L-infinity budget)", ylabel="accuracy (%)", title=label, ylim=(0, 102))
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(ts)
+        ax.xaxis.set_major_formatter(mticker.FuncFormatter(lambda value, _: f"{value:g}"))
+        ax.xaxis.set_minor_locator(mticker.NullLocator())
+        ax.legend(fontsize=8)
+    fig.tight_layout()
     return fig
 
 
@@ -142,9 +162,10 @@ def fig2_perturbations(consecutive: Mapping[float, AttackerRun], data, classifie
     return perturbation_grid(consecutive, x, y, classifiers.trained["c1"], device=device)
 
 
-def fig3_attacked_accuracy(consecutive: Mapping[float, AttackerRun]) -> plt.Figure:
+def fig3_attacked_accuracy(consecutive: Mapping[float, AttackerRun], ceilings: Sequence | None = None) -> plt.Figure:
+    """Figure 3, with each intensity's two ceilings (when given) as horizontal lines in its colour."""
     title = "Figure 3: attacked accuracy per epoch, consecutive mode"
-    return curves_per_epoch(consecutive, title=title) if consecutive else not_run(title, _mode_missing("consecutive"))
+    return curves_per_epoch(consecutive, title=title, ceilings=ceilings) if consecutive else not_run(title, _mode_missing("consecutive"))
 
 
 def fig4_attacked_loss(consecutive: Mapping[float, AttackerRun]) -> plt.Figure:
@@ -160,12 +181,12 @@ def fig5_alternating(alternating: Mapping[float, AttackerRun]) -> plt.Figure:
 
 
 def compared_intensities(intensities: Sequence[float]) -> list[float]:
-    """The run's intensities closest to the study's 0.04 and 0.08 (one if both are closest to the same)."""
-    return sorted({min(intensities, key=lambda t: abs(t - target)) for target in COMPARED_INTENSITIES})
+    """The intensities Figure 6 shows: every one both modes ran (the study compares them at 0.04 and 0.08)."""
+    return sorted(set(intensities))
 
 
 def fig6_modes_compared(consecutive: Mapping[float, AttackerRun], alternating: Mapping[float, AttackerRun]) -> plt.Figure:
-    """Figure 6 at the shared intensities closest to 0.04 and 0.08."""
+    """Figure 6 at every intensity both modes ran."""
     if not (consecutive and alternating):
         return not_run("Figure 6: consecutive and alternating training compared",
                        "Both modes must be in this run's modes to compare them.")

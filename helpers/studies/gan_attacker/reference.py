@@ -63,3 +63,19 @@ def study_reference(mode: str, intensity: float) -> tuple[str, str]:
     """The study's approximate (C1, C2) attacked accuracy for a mode and intensity, '-' where not stated."""
     c1, c2 = STUDY_REFERENCE.get((mode, round(intensity, 4)), (None, None))
     return c1 or "-", c2 or "-"
+
+
+STUDY_C1_PERCENT: dict[tuple[str, float], float] = {
+    ("consecutive", 0.04): 80.0,
+    ("consecutive", 0.08): 20.0,
+    ("consecutive", 0.16): 10.0,
+    ("consecutive", 0.32): 10.0,
+    ("consecutive", 0.64): 10.0,
+}
+"""The study's C1 statements read as numbers (percent): '~80%', '~20%', 'near chance (~10%)'. Only these are
+placed against the ceilings measured on our C1; 'no effect' and 'degrades less' are not numbers."""
+
+
+def study_c1_percent(mode: str, intensity: float) -> float | None:
+    """The study's approximate C1 attacked accuracy in percent, or None where it states no number."""
+    return STUDY_C1_PERCENT.get((mode, round(intensity, 4)))

@@ -2,7 +2,8 @@
 
 The study's own values are approximate statements from its text (``reference.py``); they stand beside
 ours in the final table and, where they are numbers, in the headline, at the intensity the study states
-them for.
+them for. Every learned-attacker number against a white-box target stands between its two ceilings
+(``ceilings.py``): the universal perturbation and converged PGD, measured on the same digits.
 """
 from __future__ import annotations
 
@@ -11,16 +12,21 @@ from typing import Any, Mapping
 from helpers.headline import Metric, metric
 from helpers.tables import show_table
 
-from .reference import NEAR_CHANCE_INTENSITIES, REFERENCE, REFERENCE_INTENSITY, study_reference
-from .study import PerturbationStats
+from .ceilings import CONVERGED_POINTS
+from .comparison import PER, SpeedComparison
+from .reference import NEAR_CHANCE_INTENSITIES, REFERENCE, REFERENCE_INTENSITY, study_c1_percent, study_reference
+from .study import Ceiling, PerturbationStats, Robust
 from .training import AttackerRun
 
-FINAL_COLUMNS = ["t", "mode", "C1 clean", "C1 attacked", "C1 attacked, study", "C2 clean", "C2 attacked (transfer)", "C2 attacked, study"]
+FINAL_COLUMNS = ["t", "mode", "C1 clean", "universal (ceiling)", "C1 under A", "converged PGD (ceiling)", "C1 under A, study",
+                 "C2 clean", "C2 under A (transfer)", "C2 under A, study"]
+CEILING_COLUMNS = ["target", "t", "clean", "universal", "learned attacker A", "PGD-{s}", "PGD-{d}", "PGD converged",
+                   "C2: universal", "C2: A", "C2: PGD"]
 CLASSIFIER_COLUMNS = ["classifier", "clean training", "from cache", "clean test accuracy"]
 
 
-def _pct(value: float) -> str:
-    return f"{100 * value:.1f}%"
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
 
 
 def _by_mode(consecutive: Mapping[float, AttackerRun], alternating: Mapping[float, AttackerRun]) -> dict[str, Mapping[float, AttackerRun]]:
@@ -30,6 +36,10 @@ def _by_mode(consecutive: Mapping[float, AttackerRun], alternating: Mapping[floa
 
 def _not_run(mode: str) -> str:
     return f"The {mode} mode is not in this run's `modes`: nothing was trained, and its numbers are left out below."
+
+
+def _find(ceilings: list[Ceiling], target: str, t: float) -> Ceiling | None:
+    return next((c for c in ceilings if c.target == target and c.intensity == t), None)
 
 
 # Tables and prose, in the order of the notebook
@@ -55,16 +65,38 @@ def show_modes_compared(consecutive: Mapping[float, AttackerRun], alternating: M
     print(modes_summary(consecutive, alternating))
 
 
-def show_final(consecutive: Mapping[float, AttackerRun], alternating: Mapping[float, AttackerRun]) -> None:
-    show_table(final_rows(_by_mode(consecutive, alternating)), FINAL_COLUMNS)
+def show_ceilings(ceilings: list[Ceiling], pgd_steps: int) -> None:
+    """Per target and intensity: universal, the learned attacker and PGD (S and 2S steps) on the same digits."""
+    columns = [c.format(s=pgd_steps, d=2 * pgd_steps) for c in CEILING_COLUMNS]
+    show_table([_ceiling_row(c) for c in ceilings], columns)
+    print(ceilings_summary(ceilings))
 
 
-def show_pgd(rows: list[dict], pgd_steps: int) -> None:
-    show_table(
-        [[f"{r['intensity']:g}", r["pgd_c1"], r["pgd_c2"], r.get("attacker_c1", "-"), r.get("attacker_c2", "-")] for r in rows],
-        ["t = eps", f"PGD-{pgd_steps} on C1", "PGD transferred to C2", "attacker on C1", "attacker transferred to C2"],
-    )
-    print(pgd_summary(rows))
+def _ceiling_row(c: Ceiling) -> list:
+    c2 = "c2" in c.pgd.transfer
+    return [c.target.upper() if c.target == "c1" else c.target, f"{c.intensity:g}", c.clean, c.universal.accuracy,
+            c.attacker.get(c.target, "-"), c.pgd.accuracy, c.pgd.accuracy_doubled, "yes" if c.pgd.converged else "no",
+            c.universal.transfer["c2"] if c2 else "-", c.attacker.get("c2", "-"), c.pgd.transfer["c2"] if c2 else "-"]
+
+
+def show_final(consecutive: Mapping[float, AttackerRun], alternating: Mapping[float, AttackerRun], ceilings: list[Ceiling]) -> None:
+    show_table(final_rows(_by_mode(consecutive, alternating), ceilings), FINAL_COLUMNS)
+    print(study_position_summary(ceilings))
+
+
+def show_robust(robust: Robust) -> None:
+    rows = [[name, c.clean, c.universal.accuracy, c.attacker.get(c.target, "-"), c.pgd.best]
+            for name, c in (("C1 (clean training)", robust.standard), (f"robust C1 (PGD training, {robust.epochs} epochs)", robust.ceiling))
+            if c is not None]
+    show_table(rows, ["classifier", "clean", "universal", "learned attacker A", "converged PGD"])
+    print(robust_summary(robust))
+
+
+def show_speed(speed: SpeedComparison | None, runs: Mapping[str, Mapping[float, AttackerRun]]) -> None:
+    rows = [[mode, f"{t:g}", run.digits, f"{run.train_seconds:.1f}", f"{run.digits_per_second:.0f}"]
+            for mode, by_t in runs.items() for t, run in sorted(by_t.items())]
+    show_table(rows, ["attacker", "t", "training digits (all epochs)", "training seconds", "digits per second"])
+    print(speed_summary(speed, runs))
 
 
 def show_ensemble(rows: list[dict], params: Mapping[str, Any]) -> None:
@@ -76,9 +108,24 @@ def show_ensemble(rows: list[dict], params: Mapping[str, Any]) -> None:
     print(ensemble_summary(rows, params["ensemble_intensity"], size))
 
 
-def final_rows(runs_by_mode: Mapping[str, Mapping[float, AttackerRun]]) -> list[list]:
-    """The final table: per intensity and mode, C1 and C2 clean and attacked accuracy after the last
-    epoch, with the study's approximate attacked accuracy beside ours."""
+def show_targets(consecutive: Mapping[float, AttackerRun], ceilings: list[Ceiling]) -> None:
+    print(targets_summary(consecutive, ceilings))
+
+
+def runs_by_mode(consecutive, alternating, robust: Robust | None = None, ensemble: AttackerRun | None = None) -> dict:
+    """Every attacker trained in this run, by mode, for the throughput table."""
+    found = dict(_by_mode(consecutive, alternating))
+    if robust is not None:
+        found["against the robust C1"] = {robust.intensity: robust.run}
+    if ensemble is not None:
+        found["ensemble"] = {ensemble.intensity: ensemble}
+    return found
+
+
+def final_rows(runs_by_mode: Mapping[str, Mapping[float, AttackerRun]], ceilings: list[Ceiling]) -> list[list]:
+    """The final table: per intensity and mode, C1's clean accuracy, the universal perturbation, the learned
+    attacker and converged PGD against that C1 (on the attack digits, where the ceilings were measured), C2's
+    clean and transferred accuracy, and the study's approximate values beside ours."""
     rows = []
     intensities = sorted({t for runs in runs_by_mode.values() for t in runs})
     for t in intensities:
@@ -86,9 +133,14 @@ def final_rows(runs_by_mode: Mapping[str, Mapping[float, AttackerRun]]) -> list[
             if t not in runs:
                 continue
             run = runs[t]
+            c = _find(ceilings, "c1" if mode == "consecutive" else "alternating c1", t)
             study_c1, study_c2 = study_reference(mode, t)
-            rows.append([f"{t:g}", mode, run.final("c1_clean_accuracy"), run.final("c1_attacked_accuracy"), study_c1,
-                         run.final("c2_clean_accuracy"), run.final("c2_attacked_accuracy"), study_c2])
+            if c is None:
+                rows.append([f"{t:g}", mode, run.final("c1_clean_accuracy"), "-", run.final("c1_attacked_accuracy"), "-", study_c1,
+                             run.final("c2_clean_accuracy"), run.final("c2_attacked_accuracy"), study_c2])
+                continue
+            rows.append([f"{t:g}", mode, c.clean, c.universal.accuracy, c.attacker.get(c.target, "-"), c.pgd.best, study_c1,
+                         run.final("c2_clean_accuracy"), c.attacker.get("c2", run.final("c2_attacked_accuracy")), study_c2])
     return rows
 
 
@@ -133,18 +185,130 @@ def modes_summary(consecutive: Mapping[float, AttackerRun], alternating: Mapping
     return "\n".join(sentences)
 
 
-def pgd_summary(rows: list[dict]) -> str:
+def position(c: Ceiling) -> float | None:
+    """Where A lies from the universal ceiling (0) to converged PGD (1), on the accuracy scale."""
+    a, u, p = c.attacker.get(c.target), c.universal.accuracy, c.pgd.best
+    if a is None or u - p < 0.02:
+        return None
+    return (u - a) / (u - p)
+
+
+def _convergence(c: Ceiling) -> str:
+    moved = c.pgd.moved_points
+    if c.pgd.converged:
+        return f"converged: doubling the steps moved it {moved:.1f} points (< {CONVERGED_POINTS:g})"
+    return f"NOT converged: doubling the steps moved it {moved:.1f} points, so the PGD ceiling may be lower still"
+
+
+def ceilings_summary(ceilings: list[Ceiling]) -> str:
+    """Per row, where the learned attacker falls between its two ceilings, and whether PGD converged."""
     sentences = []
-    for r in rows:
-        text = f"t={r['intensity']:g}: PGD leaves C1 at {_pct(r['pgd_c1'])} (transfer to C2: {_pct(r['pgd_c2'])})"
-        if "attacker_c1" in r:
-            text += f", the attacker network at {_pct(r['attacker_c1'])} (C2: {_pct(r['attacker_c2'])})"
+    for c in ceilings:
+        text = (f"{c.target}, t={c.intensity:g}: clean {_pct(c.clean)}, universal {_pct(c.universal.accuracy)}, "
+                f"PGD {_pct(c.pgd.best)} ({_convergence(c)})")
+        a = c.attacker.get(c.target)
+        where = position(c)
+        if a is None:
+            pass
+        elif abs(a - c.universal.accuracy) <= 0.02:
+            text += (f"; A {_pct(a)} matches the universal perturbation (within 2 points): what it learned works like one "
+                     "pattern for all digits")
+        elif where is None:
+            text += f"; A {_pct(a)} (the two ceilings are too close to place it between them)"
+        elif where < 0:
+            text += f"; A {_pct(a)} is weaker than the universal perturbation"
+        elif where > 1:
+            text += f"; A {_pct(a)} is stronger than PGD here"
+        else:
+            text += f"; A {_pct(a)} covers {100 * where:.0f}% of the way from the universal perturbation to PGD"
         sentences.append(text + ".")
-    stronger = [r for r in rows if "attacker_c1" in r and r["pgd_c1"] < r["attacker_c1"] - 0.02]
-    if rows and all("attacker_c1" in r for r in rows):
-        sentences.append(f"PGD is clearly stronger on C1 at {len(stronger)} of {len(rows)} intensities: an optimisation per image "
-                         "beats one forward pass of a network trained for all images, at the price of many gradient steps per image.")
     return "\n".join(sentences)
+
+
+def study_position_summary(ceilings: list[Ceiling]) -> str:
+    """Where the study's own C1 numbers fall relative to the two ceilings measured on our C1."""
+    sentences = []
+    for c in ceilings:
+        study = study_c1_percent("consecutive", c.intensity) if c.target == "c1" else None
+        if study is None:
+            continue
+        pgd, universal = 100 * c.pgd.best, 100 * c.universal.accuracy
+        if study < pgd - CONVERGED_POINTS:
+            where = (f"below converged white-box PGD on our C1 ({pgd:.1f}%): no attack with this budget measured here gets there, "
+                     "so on our classifier the study's number is stronger than per-image PGD")
+        elif study > universal:
+            where = f"above our universal perturbation ({universal:.1f}%): one pattern for all digits already does that well on our C1"
+        else:
+            where = f"between our universal perturbation ({universal:.1f}%) and converged PGD ({pgd:.1f}%)"
+        ours = c.attacker.get("c1")
+        mine = f"; our A reaches {_pct(ours)}" if ours is not None else ""
+        sentences.append(f"t={c.intensity:g}: the study's ~{study:g}% for C1 lies {where}{mine}.")
+    return "\n".join(sentences)
+
+
+def targets_summary(consecutive: Mapping[float, AttackerRun], ceilings: list[Ceiling]) -> str:
+    """Issue 11's targets for the consecutive mode, checked against this run's numbers."""
+    sentences = []
+    for t, limit, text in ((0.16, None, "at most 50%"), (0.08, 0.10, "at least 10 points below clean")):
+        c = _find(ceilings, "c1", t)
+        if c is None or c.attacker.get("c1") is None:
+            sentences.append(f"t={t:g} was not run in consecutive mode: its target ({text}) is not checked.")
+            continue
+        a = c.attacker["c1"]
+        met = a <= 0.5 if limit is None else c.clean - a >= limit
+        run = consecutive.get(t)
+        if run is not None and len(run.history) > 2:
+            early = run.history[1]
+            sentences.append(f"t={t:g}: after {early['epoch']:g} epochs A already left C1 at {_pct(early['c1_attacked_accuracy'])}, "
+                             f"at the end at {_pct(run.final('c1_attacked_accuracy'))}.")
+        sentences.append(f"Target at t={t:g}, C1 under A {text}: measured {_pct(a)} (clean {_pct(c.clean)}, universal "
+                         f"{_pct(c.universal.accuracy)}, converged PGD {_pct(c.pgd.best)}): "
+                         + ("reached." if met else "NOT reached with this preset's budget (the recipes tried are listed at the end)."))
+    return "\n".join(sentences)
+
+
+def robust_summary(robust: Robust) -> str:
+    c, s = robust.ceiling, robust.standard
+    a = c.attacker.get(c.target)
+    text = (f"At t={robust.intensity:g} the robust C1 (PGD-{robust.pgd_steps} adversarial training, {robust.epochs} epochs) is "
+            f"{_pct(c.clean)} accurate on clean digits; under its own learned attacker {_pct(a)}, under the universal "
+            f"perturbation {_pct(c.universal.accuracy)}, under converged PGD {_pct(c.pgd.best)}")
+    if s is None or s.attacker.get("c1") is None or a is None:
+        return text + "."
+    gain_a, gain_pgd = a - s.attacker["c1"], c.pgd.best - s.pgd.best
+    return text + (
+        f". Against the clean-trained C1 at the same t the same attacks leave {_pct(s.attacker['c1'])} (A) and {_pct(s.pgd.best)} (PGD): "
+        f"adversarial training moves C1's accuracy under a learned attacker by {100 * gain_a:+.1f} points and under PGD by "
+        f"{100 * gain_pgd:+.1f} points.")
+
+
+def speed_summary(speed: SpeedComparison | None, runs: Mapping[str, Mapping[float, AttackerRun]]) -> str:
+    consecutive = runs.get("consecutive", {})
+    rates = [run.digits_per_second for run in consecutive.values()]
+    text = ""
+    if rates:
+        text = (f"Attacker training in consecutive mode (A forward and backward, through the frozen C1) ran at "
+                f"{pooled_rate(consecutive):.0f} digits per second over all its runs ({min(rates):.0f} to {max(rates):.0f} per run) "
+                f"on this machine ({runs_device_note()}).\n")
+    if speed is None:
+        return text + "No consecutive attacker at the largest intensity: no timing of A against PGD."
+    return text + (
+        f"Attacking {speed.digits} digits at t={speed.intensity:g}: A's forward pass took {speed.attacker_seconds:.2f} s "
+        f"({speed.per(speed.attacker_seconds):.1f} s per {PER:,} digits), PGD-{speed.pgd_steps} took {speed.pgd_seconds:.2f} s "
+        f"({speed.per(speed.pgd_seconds):.1f} s per {PER:,}): once trained, A attacks {speed.ratio:.1f} times faster "
+        f"(C1 accuracy {_pct(speed.attacker_accuracy)} under A, {_pct(speed.pgd_accuracy)} under PGD).")
+
+
+def pooled_rate(runs: Mapping[float, AttackerRun]) -> float | None:
+    """Training digits over training seconds, summed over ``runs``: the throughput of a mode."""
+    seconds = sum(run.train_seconds for run in runs.values())
+    return sum(run.digits for run in runs.values()) / seconds if seconds > 0 else None
+
+
+def runs_device_note() -> str:
+    import torch
+
+    return f"{torch.get_num_threads()} CPU threads" if not torch.cuda.is_available() else "GPU"
 
 
 def ensemble_summary(rows: list[dict], intensity: float, size: int) -> str:
@@ -171,46 +335,66 @@ def _final(runs: Mapping[float, AttackerRun], t: float, key: str) -> float | Non
     return runs[t].final(key) if t in runs else None
 
 
-def headline(consecutive: Mapping[float, AttackerRun], alternating: Mapping[float, AttackerRun], pgd_rows: list[dict],
-             ensemble_rows: list[dict], params: Mapping[str, Any]) -> list[Metric]:
-    """The same eight keys at every preset: the attacker and PGD at the intensity nearest the study's 0.08
-    (its value beside ours only when that is 0.08), C1 at the largest intensity (beside the study's "near
-    chance" when that is 0.16 or more), and the ensemble attacker's transfer to the unseen C2. A mode that
-    did not run gives no value (None) rather than a missing key."""
+def headline(consecutive: Mapping[float, AttackerRun], alternating: Mapping[float, AttackerRun], ceilings: list[Ceiling],
+             ensemble_rows: list[dict], robust: Robust | None, speed: SpeedComparison | None, params: Mapping[str, Any]) -> list[Metric]:
+    """The same ten keys at every preset: the attacker and its two ceilings at the intensity nearest the study's
+    0.08 (the study's value beside ours only when that is 0.08), C1 at the largest intensity (beside the study's
+    "near chance" when that is 0.16 or more), the ensemble attacker's transfer to the unseen C2, the robust C1
+    under its attacker, the attacker's training throughput and its speed against PGD. Something that did not
+    run gives no value (None) rather than a missing key."""
     t = headline_intensity(params["intensities"])
     strongest = max(params["intensities"])
     at_t = REFERENCE if round(t, 4) == REFERENCE_INTENSITY else None
     at_strongest = REFERENCE if round(strongest, 4) in NEAR_CHANCE_INTENSITIES else None
-    pgd = next((r for r in pgd_rows if r["intensity"] == t), {})
+    c = _find(ceilings, "c1", t)
     unseen = next((r for r in ensemble_rows if r["role"] == "unseen"), {})
+    rate = pooled_rate(consecutive)
     epochs, steps, t_ensemble = params["attacker_epochs"], params["pgd_steps"], params["ensemble_intensity"]
+    digits = params["attacker_train_size"]
     return [
         metric("consecutive_c1_accuracy", "C1 under its attacker, consecutive mode", _final(consecutive, t, "c1_attacked_accuracy"),
-               unit="%", reference=at_t, t=t, epochs=epochs),
+               unit="%", reference=at_t, t=t, epochs=epochs, digits=digits),
         metric("consecutive_c2_accuracy", "C2 under C1's attacker (transfer), consecutive mode",
-               _final(consecutive, t, "c2_attacked_accuracy"), unit="%", reference=at_t, t=t, epochs=epochs),
+               _final(consecutive, t, "c2_attacked_accuracy"), unit="%", reference=at_t, t=t, epochs=epochs, digits=digits),
         metric("consecutive_c1_strongest_accuracy", "C1 under its attacker at the largest intensity, consecutive mode",
-               _final(consecutive, strongest, "c1_attacked_accuracy"), unit="%", reference=at_strongest, t=strongest, epochs=epochs),
+               _final(consecutive, strongest, "c1_attacked_accuracy"), unit="%", reference=at_strongest, t=strongest, epochs=epochs, digits=digits),
         metric("alternating_c1_accuracy", "C1 under its attacker, alternating mode", _final(alternating, t, "c1_attacked_accuracy"),
-               unit="%", reference=at_t, t=t, epochs=epochs),
-        metric("pgd_c1_accuracy", "C1 under PGD (white box), same budget", pgd.get("pgd_c1"), unit="%", reference=REFERENCE,
-               eps=t, steps=steps),
-        metric("pgd_c2_accuracy", "C2 under C1's PGD examples (transfer)", pgd.get("pgd_c2"), unit="%", reference=REFERENCE,
-               eps=t, steps=steps),
-        metric("single_attacker_unseen_accuracy", "unseen C2 under the attacker trained on C1 alone", unseen.get("single"),
-               unit="%", reference=REFERENCE, t=t_ensemble, epochs=epochs),
+               unit="%", reference=at_t, t=t, epochs=epochs, digits=digits),
+        metric("universal_c1_accuracy", "C1 under the best universal perturbation (lower ceiling), same budget",
+               c.universal.accuracy if c else None, unit="%", reference=REFERENCE, t=t),
+        metric("pgd_c1_accuracy", "C1 under converged white-box PGD (upper ceiling), same budget", c.pgd.best if c else None,
+               unit="%", reference=REFERENCE, eps=t, steps=2 * steps, converged=bool(c and c.pgd.converged)),
         metric("ensemble_attacker_unseen_accuracy", "unseen C2 under the attacker trained on several classifiers",
                unseen.get("ensemble"), unit="%", reference=REFERENCE, t=t_ensemble, epochs=epochs, classifiers=params["ensemble_size"]),
+        metric("robust_c1_attacker_accuracy", "PGD-trained C1 under its learned attacker",
+               robust.ceiling.attacker.get("robust c1") if robust else None, unit="%", reference=REFERENCE,
+               t=robust.intensity if robust else strongest, epochs=epochs),
+        metric("attacker_digits_per_second", "attacker training throughput, consecutive mode (digits per second)",
+               round(rate, 1) if rate else None, unit="digits/s", reference=REFERENCE, batch_size=params["batch_size"]),
+        metric("attacker_speedup", "time of PGD over time of the trained attacker, same digits and budget",
+               round(speed.ratio, 2) if speed else None, unit="x", reference=REFERENCE,
+               t=speed.intensity if speed else strongest, steps=steps, digits=speed.digits if speed else 0),
     ]
 
 
-def extra_metrics(consecutive: Mapping[float, AttackerRun], alternating: Mapping[float, AttackerRun], pgd_rows: list[dict],
-                  ensemble_rows: list[dict]) -> dict:
-    """Everything measured, for metrics.json: per-epoch histories per mode and intensity, PGD, ensemble."""
-    runs_by_mode = _by_mode(consecutive, alternating)
+def extra_metrics(consecutive: Mapping[float, AttackerRun], alternating: Mapping[float, AttackerRun], ceilings: list[Ceiling],
+                  ensemble_rows: list[dict], robust: Robust | None, speed: SpeedComparison | None) -> dict:
+    """Everything measured, for metrics.json: per-evaluation histories, throughput, ceilings, robust C1, speed."""
+    every = runs_by_mode(consecutive, alternating, robust)
     return {
-        "histories": {mode: {f"{t:g}": run.history for t, run in runs.items()} for mode, runs in runs_by_mode.items()},
-        "attacker_seconds": {mode: {f"{t:g}": round(run.seconds, 2) for t, run in runs.items()} for mode, runs in runs_by_mode.items()},
-        "pgd": list(pgd_rows),
+        "histories": {mode: {f"{t:g}": run.history for t, run in runs.items()} for mode, runs in every.items()},
+        "attacker_seconds": {mode: {f"{t:g}": round(run.seconds, 2) for t, run in runs.items()} for mode, runs in every.items()},
+        "attacker_digits_per_second": {mode: {f"{t:g}": round(run.digits_per_second, 1) for t, run in runs.items()}
+                                       for mode, runs in every.items()},
+        "ceilings": [{"target": c.target, "t": c.intensity, "clean": c.clean, "universal": c.universal.accuracy,
+                      "universal_transfer": c.universal.transfer, "attacker": c.attacker, "pgd_steps": c.pgd.steps,
+                      "pgd": c.pgd.accuracy, "pgd_doubled": c.pgd.accuracy_doubled, "pgd_converged": c.pgd.converged,
+                      "pgd_transfer": c.pgd.transfer} for c in ceilings],
+        "speed": None if speed is None else {"t": speed.intensity, "digits": speed.digits, "pgd_steps": speed.pgd_steps,
+                                             "attacker_seconds": speed.attacker_seconds, "pgd_seconds": speed.pgd_seconds,
+                                             "ratio": speed.ratio},
+        "robust": None if robust is None else {"t": robust.intensity, "epochs": robust.epochs, "pgd_steps": robust.pgd_steps,
+                                               "clean": robust.clean, "attacker": robust.ceiling.attacker,
+                                               "universal": robust.ceiling.universal.accuracy, "pgd": robust.ceiling.pgd.best},
         "ensemble": list(ensemble_rows),
     }

@@ -20,8 +20,8 @@ from .training import AttackerRun, train_alternating, train_classifier, train_co
 
 STUDY = "gan_attacker"
 TITLE = "A generative attacker network against MNIST classifiers"
-ROBUST_INDEX = 11
-"""The robust C1 has C1's initialisation; its own cache entry (another index) keeps it apart from C1's."""
+ROBUST_INDEX = 1
+"""The robust C1 starts from C1's initialisation (its cache entry is its own)."""
 
 
 def load_data(params: Mapping[str, Any]):
@@ -140,15 +140,16 @@ def ceiling(target: str, model, others: Mapping, run: AttackerRun | None, data, 
     return Ceiling(target, intensity, accuracy_of(model, x, y, device), universal, pgd, learned)
 
 
-def run_ceilings(classifiers: Classifiers, consecutive: Mapping[float, AttackerRun], alternating: Mapping[float, AttackerRun],
-                 data, params: Mapping, device) -> list[Ceiling]:
-    """The ceilings beside every learned attacker on a white-box target: the consecutive C1 at every intensity
-    (transfer to C2), and each alternating run's own C1 at its intensity."""
-    c1, c2 = classifiers.trained["c1"], classifiers.trained["c2"]
-    rows = [ceiling("c1", c1, {"c2": c2}, consecutive.get(t), data, params, t, device) for t in params["intensities"]]
-    for t, run in sorted(alternating.items()):
-        rows.append(ceiling("alternating c1", run.classifiers["c1"], {}, run, data, params, t, device))
-    return rows
+def run_ceilings(mode: str, classifiers: Classifiers, runs: Mapping[float, AttackerRun], data, params: Mapping, device) -> list[Ceiling]:
+    """The ceilings beside every learned attacker of ``mode`` on its white-box target: for consecutive, the frozen
+    C1 at every intensity (with transfer to C2); for alternating, each run's own C1 at its intensity. No runs,
+    no ceilings (a mode left out of ``modes``)."""
+    if not runs:
+        return []
+    if mode == "consecutive":
+        c1, c2 = classifiers.trained["c1"], classifiers.trained["c2"]
+        return [ceiling("c1", c1, {"c2": c2}, runs.get(t), data, params, t, device) for t in params["intensities"]]
+    return [ceiling("alternating c1", run.classifiers["c1"], {}, run, data, params, t, device) for t, run in sorted(runs.items())]
 
 
 @dataclass
