@@ -52,9 +52,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_main(rest)
     if command == "bench":
+        from helpers.paths import DataCorruptError, DataMissingError
         from helpers.runner.bench import main as bench_main
 
-        return bench_main(rest)
+        try:
+            return bench_main(rest)
+        except (DataMissingError, DataCorruptError) as exc:
+            print(f"advlab bench: {exc}", file=sys.stderr)
+            return 1
     if command == "runtimes":
         from helpers.runner.runtimes import main as runtimes_main
 

@@ -26,7 +26,7 @@ def runtime_table(reports_root: Path) -> str:
     rows = collect_rows(reports_root)
     lines = ["| study | preset | status | wall time | device | measured |", "|---|---|---|---|---|---|"]
     for r in rows:
-        status = r["status"] if r["status"] == "ok" else f"{r['status']}: {r['error'][:90]}"
+        status = r["status"] if r["status"] == "ok" else f"{r['status']}: {r['error'].split('. ')[0][:120]}"
         lines.append(
             f"| `{r['number']}_{r['study']}` | {r['preset']} | {status} | {format_seconds(r['wall_seconds'])} "
             f"| {r['device']} | {format_date(r['finished_at'])} |"
