@@ -125,6 +125,19 @@ def evaluate(
     return loss, (logits.argmax(1) == y).float().mean().item()
 
 
+def train_or_load(name: str, model: nn.Module, train, parts: dict):
+    """The one cached-training path of every model the studies train.
+
+    ``train(model)`` trains ``model`` in place (any loop: ``fit``, adversarial training, an attacker
+    network) and may return metadata such as its history; ``parts`` name everything that determines
+    the weights. A later call with the same parts loads the weights instead (``helpers.cache``), so a
+    rerun skips training. Returns the cache entry: ``.meta`` (what ``train`` returned), ``.from_cache``.
+    """
+    from .cache import cached_torch_model
+
+    return cached_torch_model(name, model, train, parts)
+
+
 def fit_or_load(
     name: str,
     model: nn.Module,
@@ -143,8 +156,6 @@ def fit_or_load(
     The cache key covers the model's layers, the data (name and sizes), the hyperparameters, the seed
     and ``extra_parts``. The model is updated in place; returns (training history, from_cache).
     """
-    from .cache import cached_torch_model
-
     def train(net):
         history = fit(
             net, data.x_train, data.y_train, epochs=epochs, batch_size=batch_size, lr=learning_rate,
@@ -157,5 +168,5 @@ def fit_or_load(
         "image_shape": list(data.x_train.shape[1:]), "seed": seed, "epochs": epochs,
         "batch_size": batch_size, "learning_rate": learning_rate, **(extra_parts or {}),
     }
-    entry = cached_torch_model(name, model, train, parts)
+    entry = train_or_load(name, model, train, parts)
     return entry.meta.get("history", []), entry.from_cache

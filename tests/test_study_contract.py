@@ -63,7 +63,9 @@ def test_study_package_has_the_common_layout(package):
 def test_study_package_imports_no_runner_and_no_other_study(package):
     folder = Path(helpers.studies.__path__[0]) / package
     for path in folder.glob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
+        source = path.read_text()
+        assert "cached_torch_model" not in source, f"{path}: train models through helpers.training.train_or_load"
+        for node in ast.walk(ast.parse(source)):
             names = [node.module or ""] if isinstance(node, ast.ImportFrom) else [
                 a.name for a in node.names] if isinstance(node, ast.Import) else []
             for name in names:

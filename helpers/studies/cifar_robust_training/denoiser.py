@@ -16,8 +16,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from helpers.cache import cached_torch_model
-from helpers.training import fit
+from helpers.training import fit, train_or_load
 from .adversarial_training import pgd
 
 
@@ -79,7 +78,7 @@ def train_denoiser(data, *, sigma: float, epochs: int, batch_size: int, learning
 
     parts = {**data_parts(data), "sigma": sigma, "epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate,
              "seed": seed, "channels": channels}
-    entry = cached_torch_model("cifar-robust-denoiser", model, train, parts)
+    entry = train_or_load("cifar-robust-denoiser", model, train, parts)
     return model.to(device).eval(), entry.meta.get("history", []), entry.from_cache
 
 

@@ -19,8 +19,7 @@ import torch
 from torch import nn
 from torchvision.models import mobilenet_v3_small
 
-from helpers.cache import cached_torch_model
-from helpers.training import cross_entropy_loss, fit
+from helpers.training import cross_entropy_loss, fit, train_or_load
 
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
@@ -82,5 +81,5 @@ def train_cached(name: str, model: nn.Module, data, *, parts: dict, epochs: int,
         return {"history": history}
 
     key = {**data_parts(data), "epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate, "seed": seed, **parts}
-    entry = cached_torch_model(f"cifar-robust-{name}", model, train, key)
+    entry = train_or_load(f"cifar-robust-{name}", model, train, key)
     return model.to(device).eval(), entry.meta.get("history", []), entry.from_cache

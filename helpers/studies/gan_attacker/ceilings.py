@@ -22,9 +22,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from helpers.cache import cached_torch_model
 from helpers.progress import progress_bar
-from helpers.training import batches, evaluate
+from helpers.training import batches, evaluate, train_or_load
 from .networks import Classifier, frozen
 
 CONVERGED_POINTS = 1.0
@@ -200,5 +199,5 @@ def train_robust_classifier(data, *, index: int, intensity: float, epochs: int, 
         "epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate, "adversarial": "pgd",
         "eps": intensity, "pgd_steps": pgd_steps,
     }
-    entry = cached_torch_model(f"gan-attacker-robust-c{index}", model, train, parts)
+    entry = train_or_load(f"gan-attacker-robust-c{index}", model, train, parts)
     return frozen(model.to(device)), entry.meta.get("history", []), entry.from_cache

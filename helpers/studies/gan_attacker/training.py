@@ -20,9 +20,8 @@ from typing import Mapping, Sequence
 import torch
 from torch import nn
 
-from helpers.cache import cached_torch_model
 from helpers.progress import progress_bar
-from helpers.training import batches, evaluate, fit
+from helpers.training import batches, evaluate, fit, train_or_load
 from .networks import Attacker, Classifier, frozen
 
 MODES = ("consecutive", "alternating")
@@ -54,7 +53,7 @@ def train_classifier(data, *, index: int, epochs: int, batch_size: int, learning
         "data": data.name, "train_size": len(data.x_train), "test_size": len(data.x_test), "seed": init_seed,
         "epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate,
     }
-    entry = cached_torch_model(f"gan-attacker-c{index}", model, train, parts)
+    entry = train_or_load(f"gan-attacker-c{index}", model, train, parts)
     return model.to(device).eval(), entry.meta.get("history", []), entry.from_cache
 
 

@@ -50,7 +50,7 @@ def freeze(model: nn.Module) -> nn.Module:
     return model
 
 
-def train_or_load(data, *, epochs: int, batch_size: int, learning_rate: float, seed: int, device) -> tuple[nn.Module, list[dict], bool]:
+def train_cnn(data, *, epochs: int, batch_size: int, learning_rate: float, seed: int, device) -> tuple[nn.Module, list[dict], bool]:
     """Train ``HistologyCNN`` on ``data.x_train`` (or load it from the cache); returns (frozen model, history, from_cache)."""
     torch.manual_seed(seed)
     model = HistologyCNN()

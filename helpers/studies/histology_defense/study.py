@@ -52,12 +52,12 @@ def load_data(params: Mapping[str, Any]):
 
 def get_model(params: Mapping[str, Any], data, device):
     """(frozen model, training history, description): the user's ``model_path``, or the cached trained CNN."""
-    from .model import load_model, train_or_load
+    from .model import load_model, train_cnn
 
     if params["model_path"]:
         model = load_model(params["model_path"], image_size=params["image_size"], device=device)
         return model, [], f"loaded from {params['model_path']}"
-    model, history, cached = train_or_load(
+    model, history, cached = train_cnn(
         data, epochs=params["epochs"], batch_size=params["batch_size"], learning_rate=params["learning_rate"],
         seed=params["seed"], device=device,
     )

@@ -83,7 +83,7 @@ def train_robust_lenet(natural, data, *, natural_parts: dict, epochs: int, batch
     ``natural_parts`` are the settings that determined the natural model; they are part of the cache key.
     Returns (robust model in eval mode, history, from_cache).
     """
-    from helpers.cache import cached_torch_model
+    from helpers.training import train_or_load
 
     model = copy.deepcopy(natural)
 
@@ -95,7 +95,7 @@ def train_robust_lenet(natural, data, *, natural_parts: dict, epochs: int, batch
     parts = {"start": natural_parts, "data": data.name, "train_size": len(data.x_train), "epochs": epochs,
              "batch_size": batch_size, "learning_rate": learning_rate, "eps": eps, "steps": steps,
              "step_size": step_size, "seed": seed}
-    entry = cached_torch_model("mnist-detection-lenet-pgd-at", model, train, parts)
+    entry = train_or_load("mnist-detection-lenet-pgd-at", model, train, parts)
     return model.to(device).eval(), entry.meta.get("history", []), entry.from_cache
 
 
