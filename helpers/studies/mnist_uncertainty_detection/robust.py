@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from helpers import attacks, metrics
-from helpers.progress import progress_bar
+from helpers.training import fit, predict, train_or_load
 
 
 def pgd_examples(model, x: torch.Tensor, y: torch.Tensor, *, eps: float, steps: int, step_size: float) -> torch.Tensor:
@@ -44,34 +44,20 @@ def pgd_examples(model, x: torch.Tensor, y: torch.Tensor, *, eps: float, steps: 
 
 def adversarial_fit(model, x_train: torch.Tensor, y_train: torch.Tensor, *, epochs: int, batch_size: int, learning_rate: float,
                     eps: float, steps: int, step_size: float, seed: int, device="cpu") -> list[dict]:
-    """PGD adversarial training in place: every batch is replaced by its PGD adversarial copy."""
-    device = torch.device(device)
-    model.to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
-    generator = torch.Generator().manual_seed(seed)
-    history = []
-    batches = -(-len(x_train) // batch_size)
-    with torch.random.fork_rng(devices=[]), progress_bar(total=epochs * batches, desc="PGD adversarial training", unit="batch") as bar:
+    """PGD adversarial training in place: ``helpers.training.fit`` with every batch replaced by its PGD copy.
+
+    The global random state is left as it was (the MC-dropout stages after this one draw from it).
+    """
+
+    def pgd_loss(net, xb, yb):
+        adversarial = pgd_examples(net, xb, yb, eps=eps, steps=steps, step_size=step_size)
+        logits = net(adversarial)
+        return F.cross_entropy(logits, yb), logits
+
+    with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        for epoch in range(1, epochs + 1):
-            started, loss_sum, correct, seen = time.perf_counter(), 0.0, 0, 0
-            order = torch.randperm(len(x_train), generator=generator)
-            for start in range(0, len(x_train), batch_size):
-                index = order[start:start + batch_size]
-                xb, yb = x_train[index].to(device), y_train[index].to(device)
-                adv = pgd_examples(model, xb, yb, eps=eps, steps=steps, step_size=step_size)
-                model.train()
-                logits = model(adv)
-                loss = F.cross_entropy(logits, yb)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                loss_sum += loss.item() * len(yb)
-                correct += (logits.argmax(1) == yb).sum().item()
-                seen += len(yb)
-                bar.update()
-            history.append({"epoch": epoch, "adversarial_loss": loss_sum / max(seen, 1),
-                            "adversarial_accuracy": correct / max(seen, 1), "seconds": time.perf_counter() - started})
+        history = fit(model, x_train, y_train, epochs=epochs, batch_size=batch_size, lr=learning_rate,
+                      loss_fn=pgd_loss, device=device, seed=seed, desc="PGD adversarial training")
     model.eval()
     return history
 
@@ -83,8 +69,6 @@ def train_robust_lenet(natural, data, *, natural_parts: dict, epochs: int, batch
     ``natural_parts`` are the settings that determined the natural model; they are part of the cache key.
     Returns (robust model in eval mode, history, from_cache).
     """
-    from helpers.training import train_or_load
-
     model = copy.deepcopy(natural)
 
     def train(net):
@@ -94,7 +78,7 @@ def train_robust_lenet(natural, data, *, natural_parts: dict, epochs: int, batch
 
     parts = {"start": natural_parts, "data": data.name, "train_size": len(data.x_train), "epochs": epochs,
              "batch_size": batch_size, "learning_rate": learning_rate, "eps": eps, "steps": steps,
-             "step_size": step_size, "seed": seed}
+             "step_size": step_size, "seed": seed, "loop": "helpers.training.fit"}
     entry = train_or_load("mnist-detection-lenet-pgd-at", model, train, parts)
     return model.to(device).eval(), entry.meta.get("history", []), entry.from_cache
 
@@ -129,8 +113,6 @@ class RobustEvaluation:
 def evaluate_under_pgd(name: str, model, x: np.ndarray, y: np.ndarray, *, eps: float, steps: int, restarts: int,
                        batch_size: int = 250, device="cpu") -> RobustEvaluation:
     """Clean and PGD accuracy (ART's PGD, ``restarts`` random starts, step 2.5 eps / steps) on ``x``."""
-    from helpers.training import predict
-
     started = time.perf_counter()
     classifier = attacks.as_art_classifier(model, input_shape=(1, 28, 28), nb_classes=10, device=device)
     attack = attacks.make_attack("pgd", classifier, eps=eps, max_iter=steps, num_random_init=restarts, batch_size=batch_size)
