@@ -34,12 +34,6 @@ def _isolated_outputs(tmp_path, monkeypatch):
 
 def default_parameters(study_id: str) -> dict:
     """The values of a study notebook's ``parameters`` cell (its default preset), without a kernel."""
-    import nbformat
+    from helpers.runner.fetch import study_parameters
 
-    from helpers.runner.catalog import find_study
-
-    nb = nbformat.read(find_study(study_id).path, as_version=4)
-    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
-    namespace: dict = {}
-    exec(cell.source, namespace)
-    return {k: v for k, v in namespace.items() if not k.startswith("__")}
+    return study_parameters(study_id)

@@ -20,6 +20,7 @@ from conftest import default_parameters
 from helpers.headline import Reference
 from helpers.params import Param
 from helpers.runner.catalog import list_studies
+from helpers.runner.colab import SETUP_TAG
 
 STUDIES = list_studies()
 PACKAGES = sorted(m.name for m in pkgutil.iter_modules(helpers.studies.__path__) if m.ispkg)
@@ -87,8 +88,12 @@ def test_core_modules_import_no_study_and_no_runner():
 
 
 def _code_cells(study):
+    """The study's own code cells: not the parameters, not the generated Colab setup cell (tests/test_colab.py)."""
     nb = nbformat.read(study.path, as_version=4)
-    return [c for c in nb.cells if c.cell_type == "code" and "parameters" not in c.metadata.get("tags", [])]
+    return [
+        c for c in nb.cells
+        if c.cell_type == "code" and not {"parameters", SETUP_TAG} & set(c.metadata.get("tags", []))
+    ]
 
 
 @pytest.mark.parametrize("study", STUDIES, ids=[s.id for s in STUDIES])

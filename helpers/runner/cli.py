@@ -7,6 +7,9 @@
     advlab lab                                    JupyterLab on the notebooks
     advlab notebooks DIR                          copy the notebooks and presets to DIR to run and edit
     advlab runtimes [--update README.md]          the runtime table from the reports' run.json files
+    advlab fetch [STUDY ...] [--preset P]         download the data the studies need, then run offline
+    advlab colab [--update [README.md]]           the Open-in-Colab badges; --update rewrites the
+                                                  notebooks' Colab setup cells and the README's badges
 """
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ from typing import Sequence
 
 from helpers import paths
 
-COMMANDS = ("list", "run", "bench", "lab", "notebooks", "runtimes")
+COMMANDS = ("list", "run", "bench", "lab", "notebooks", "runtimes", "fetch", "colab")
 
 
 def copy_notebooks(target: Path) -> list[Path]:
@@ -64,6 +67,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from helpers.runner.runtimes import main as runtimes_main
 
         return runtimes_main(rest)
+    if command == "fetch":
+        from helpers.runner.fetch import main as fetch_main
+
+        return fetch_main(rest)
+    if command == "colab":
+        from helpers.runner.colab import main as colab_main
+
+        return colab_main(rest)
     if command == "notebooks":
         if len(rest) != 1:
             print("usage: advlab notebooks DIR", file=sys.stderr)

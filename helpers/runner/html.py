@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from helpers.runner.colab import is_setup_cell
+
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 READER_SUFFIX = ".reader.html"
 
@@ -71,6 +73,8 @@ def export_reports(notebook: Path, target: Path, title: str, resources_dir: Path
     nb = nbformat.read(notebook, as_version=4)
     if clean_notebook(nb):
         nbformat.write(nb, notebook)
+    # The Colab setup cell installs nothing outside Colab; a report reader has no use for it.
+    nb.cells = [cell for cell in nb.cells if not is_setup_cell(cell)]
     resources = {"metadata": {"name": title, "path": str(resources_dir)}}
     reader = target.with_name(target.name.removesuffix(".html") + READER_SUFFIX)
     for path, hide_code in ((target, False), (reader, True)):

@@ -29,6 +29,11 @@ def load_data(params: Mapping[str, Any]):
     return load_mnist(params["train_size"], params["test_size"], seed=params["seed"])
 
 
+def fetch_data(params: Mapping[str, Any]) -> None:
+    """Download MNIST into the data root when it is missing (``advlab fetch``)."""
+    load_data(params)
+
+
 def attacker_data(data, params: Mapping):
     """The stratified subset of the training digits the attacker trains on (test digits unchanged)."""
     if params["attacker_train_size"] >= len(data.x_train):

@@ -45,6 +45,11 @@ def load_data(params: Mapping[str, Any]):
     return load_mnist(params["train_size"], params["test_size"], seed=params["seed"])
 
 
+def fetch_data(params: Mapping[str, Any]) -> None:
+    """Download MNIST into the data root when it is missing (``advlab fetch``)."""
+    load_data(params)
+
+
 @dataclass
 class Trained:
     """The LeNet, how it was obtained, and its clean test accuracy with dropout off and with MC dropout."""
