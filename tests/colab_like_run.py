@@ -33,7 +33,8 @@ stand_in = workdir / "stand_in"
 
 nb = nbformat.read(clone / "notebooks" / "00_quickstart.ipynb", as_version=4)
 setup = next(c for c in nb.cells if "colab-setup" in c.metadata.get("tags", []))
-setup.source = setup.source.replace(f"git+{url}", f"git+file://{clone}")
+# localhost: pip 23 (a Python 3.11 venv's own) rejects git+file:/// URLs with an empty host.
+setup.source = setup.source.replace(f"git+{url}", f"git+file://localhost{clone}")
 at = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
 smoke = yaml.safe_load((clone / "notebooks" / "presets" / "quickstart" / "smoke.yaml").read_text())
 smoke["preset"] = "smoke"
@@ -46,8 +47,11 @@ os.environ["PYTHONPATH"] = str(stand_in)
 os.environ["XDG_CACHE_HOME"] = str(workdir / "xdg-cache")
 os.environ["XDG_DATA_HOME"] = str(workdir / "xdg-data")
 torch_before = metadata.version("torch")
-NotebookClient(nb, timeout=1800, kernel_name="python3", resources={"metadata": {"path": str(work)}}).execute()
-nbformat.write(nb, work / "executed.ipynb")
+try:
+    NotebookClient(nb, timeout=1800, kernel_name="python3", resources={"metadata": {"path": str(work)}}).execute()
+finally:
+    nbformat.write(nb, work / "executed.ipynb")
+    print("setup cell said:", "".join(o.get("text", "") for o in setup.get("outputs", []))[-2000:], file=sys.stderr)
 torch_after = subprocess.run([sys.executable, "-c", "from importlib.metadata import version; print(version('torch'))"],
                              capture_output=True, text=True, check=True).stdout.strip()
 print(json.dumps({"torch_before": torch_before, "torch_after": torch_after,

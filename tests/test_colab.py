@@ -65,16 +65,13 @@ def test_only_github_urls_make_colab_links():
 
 
 class _RecordingShell:
-    """Stands in for IPython's shell: records the %pip and ! lines the transformed cell runs."""
+    """Stands in for IPython's shell: records the %pip line the transformed cell runs."""
 
     def __init__(self):
         self.calls = []
 
     def run_line_magic(self, name, line, _stack_depth=1):
         self.calls.append(("magic", name, line))
-
-    def system(self, command):
-        self.calls.append(("system", command))
 
 
 def _run_setup_cell(study_id: str, in_colab: bool, monkeypatch) -> tuple[list, dict]:
@@ -89,7 +86,10 @@ def _run_setup_cell(study_id: str, in_colab: bool, monkeypatch) -> tuple[list, d
             return None  # as in a fresh Colab runtime
         return real_find_spec(name, *args)
 
+    import helpers.runner.fetch
+
     monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    monkeypatch.setattr(helpers.runner.fetch, "fetch", lambda study: shell.calls.append(("fetch", study)))
     namespace = {"get_ipython": lambda: shell}
     exec(code, namespace)
     return shell.calls, namespace
@@ -99,7 +99,7 @@ def test_setup_cell_installs_and_fetches_in_colab_only(monkeypatch):
     calls, _ = _run_setup_cell("quickstart", in_colab=True, monkeypatch=monkeypatch)
     assert calls == [
         ("magic", "pip", f'install --quiet "advlab @ git+{colab.repository_url()}"'),
-        ("system", "advlab fetch quickstart"),
+        ("fetch", "quickstart"),
     ]
     calls, _ = _run_setup_cell("quickstart", in_colab=False, monkeypatch=monkeypatch)
     assert calls == []

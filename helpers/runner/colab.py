@@ -6,8 +6,9 @@ The URL is written once, as ``Repository`` under ``[project.urls]`` in ``pyproje
 
 The setup cell is the notebook's first code cell, before ``parameters``. In Colab it installs advlab
 from the repository with the version *ranges* of ``pyproject.toml`` (so Colab keeps its own torch and
-TensorFlow) and downloads the study's data; anywhere else, or once advlab is importable, it does
-nothing. It binds no name the parameter check could take for a parameter (``importlib`` is a module).
+TensorFlow) and downloads the study's data (``helpers.runner.fetch``: a call, not ``!advlab``, so it
+works whatever the shell's PATH); anywhere else, or once advlab is importable, it does nothing. It binds
+no name the parameter check could take for a parameter (``importlib`` and ``helpers`` are modules).
 """
 from __future__ import annotations
 
@@ -58,7 +59,9 @@ def setup_cell_source(study: str, url: str | None = None) -> str:
         "import importlib.util\n"
         'if importlib.util.find_spec("google.colab") and not importlib.util.find_spec("helpers"):\n'
         f'    %pip install --quiet "advlab @ git+{url}"\n'
-        f"    !advlab fetch {study}"
+        "    importlib.invalidate_caches()\n"
+        "    import helpers.runner.fetch\n"
+        f'    helpers.runner.fetch.fetch("{study}")'
     )
 
 
