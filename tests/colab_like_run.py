@@ -23,6 +23,8 @@ import yaml
 from nbclient import NotebookClient
 
 checkout, workdir = Path(sys.argv[1]), Path(sys.argv[2])
+# A fresh runtime has no advlab (a previous run of this script installed one): the setup cell must install it.
+subprocess.run([sys.executable, "-m", "pip", "uninstall", "--quiet", "--yes", "advlab"], check=False)
 clone = workdir / "clone"
 subprocess.run(["git", "clone", "--quiet", str(checkout), str(clone)], check=True)
 url = tomllib.loads((clone / "pyproject.toml").read_text())["project"]["urls"]["Repository"]
