@@ -13,6 +13,8 @@ from helpers.studies.histology_defense.model import HistologyCNN, ModelFileError
 from helpers.studies.histology_defense import report, study
 from helpers.studies.histology_defense.parameters import PARAMETERS, MappingParam, check_combinations
 from helpers.studies.histology_defense.reference import REFERENCE
+from helpers.studies.histology_defense.decision_attack import DecisionResult
+from helpers.studies.histology_defense.surrogate import Surrogate
 from helpers.params import ParameterError
 
 
@@ -234,8 +236,16 @@ def _stage_results(*, eps, steps, smoothing_window, searched=("spatial_smoothing
                 "plain": {"undefended": 0.0, "pre-processor": 0.5, "defense": 0.7},
                 "adaptive": {"undefended": 0.0, "pre-processor": 0.1, "defense": 0.2}}
     adaptive = study.AdaptiveResult(20, eps, steps, accuracy, None, None, "JPEG compression (quality=30)")
+    y = np.zeros(4, dtype=np.int64)
+    outputs = {"clean": np.eye(4)[[0, 0, 0, 1]], "transfer": np.eye(4)[[0, 0, 1, 1]], "bpda": np.eye(4)[[0, 1, 1, 1]],
+               "end_to_end": np.eye(4)[[0, 0, 1, 1]]}
+    row, correct = study.defense_row("jpeg", 30, "lightgbm", "LightGBM", outputs, y)
+    surrogate = Surrogate(None, 100, 1.0, 0.95, 20, 0.9, 50)
+    e2e = study.EndToEndResult(np.arange(4), eps, steps, [row], {("jpeg", "lightgbm"): correct}, {"jpeg": surrogate}, ("jpeg", "lightgbm"))
+    decision = study.DecisionAttack(DecisionResult(2, eps, np.array([True, True]), np.array([0.01, np.inf]), np.array([False, True]), 2, 100,
+                                                   {}, np.zeros((2, 3, 4, 4))), {}, "JPEG compression (quality=30) + LightGBM")
     params = {"adaptive_eps": eps, "adaptive_steps": steps}
-    return fixed, adv, searches, post_results, final, rows, adaptive, params
+    return fixed, adv, searches, post_results, final, rows, adaptive, e2e, decision, params
 
 
 def test_headline_keys_are_stable_and_carry_the_studys_values():
@@ -253,6 +263,9 @@ def test_headline_keys_are_stable_and_carry_the_studys_values():
     assert by_key["adaptive_pgd_defense_accuracy"].value == pytest.approx(20.0)
     assert by_key["adaptive_pgd_defense_accuracy"].detail["eps"] == 0.03 and by_key["adaptive_pgd_defense_accuracy"].detail["steps"] == 10
     assert by_key["spatial_smoothing_harmonic"].detail["window_size"] == 5
+    end_to_end = by_key["end_to_end_defense_accuracy"]  # 2 of 4 tiles survive the end-to-end attack, 1 all three
+    assert end_to_end.value == pytest.approx(50.0) and end_to_end.detail["worst_case"] == pytest.approx(25.0)
+    assert end_to_end.detail["surrogate_agreement_held_out"] == pytest.approx(95.0) and end_to_end.detail["hopskipjump_accuracy"] == 50.0
     # Parameter values live in the detail: at other settings the same keys carry the new values.
     later = {m.key: m for m in second}
     assert later["adaptive_pgd_defense_accuracy"].detail["eps"] == 0.1

@@ -11,5 +11,9 @@ numbers), ``study`` (the stages), ``report`` and ``figures``. Its methods, one m
 - ``preprocessors``: the four ART pre-processors and the coarse-to-fine hyperparameter search;
 - ``postprocessors``: the five ART post-processors, LightGBM on softmax outputs, its grid search and
   the split-ratio study, with tile-grouped splits so held-out scores are honest;
-- ``adaptive``: PGD through the pre-processor with ART's BPDA gradient estimate, against the defense.
+- ``adaptive``: PGD through the pre-processor with ART's BPDA gradient estimate, against the defense, and the
+  end-to-end attacker: PGD through pre-processor, CNN and a surrogate of LightGBM, refit over rounds;
+- ``surrogate``: the small network that reproduces LightGBM's class probabilities, and its agreement with LightGBM;
+- ``decision_attack``: ART's HopSkipJump on the whole real pipeline, wrapped as a ``BlackBoxClassifier``;
+- ``jpeg_history``: clean accuracy per tissue class with and without JPEG (is JPEG confounded by the tiles' history?).
 """

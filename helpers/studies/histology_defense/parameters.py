@@ -77,6 +77,19 @@ PARAMETERS = {
     "adaptive_eps": Param(float, low=0.0, high=1.0, help="budget of plain and adaptive PGD"),
     "adaptive_steps": Param(int, low=1, high=1000),
     "adaptive_size": Param(int, low=2, high=1_000_000, optional=True, help="held-out clean tiles attacked, None for all"),
+    # the end-to-end attacker: a differentiable surrogate of LightGBM
+    "surrogate_samples": Param(int, low=100, high=10_000_000, help="random / jittered softmax vectors added to the surrogate's training inputs"),
+    "surrogate_hidden": Param(int, low=4, high=4096, help="width of the surrogate's two hidden layers"),
+    "surrogate_steps": Param(int, low=10, high=1_000_000, help="Adam steps (mini-batches of 256) training the surrogate"),
+    "surrogate_rounds": Param(int, low=1, high=20, help="attack rounds, the surrogate refit on LightGBM's answers at the last round's examples"),
+    # HopSkipJump on the final defense (decision-based, gradient-free)
+    "hsj_size": Param(int, low=1, high=1_000_000, help="adaptive tiles HopSkipJump attacks (it is slow: a small subset)"),
+    "hsj_max_iter": Param(int, low=1, high=1000, help="HopSkipJump iterations per tile"),
+    "hsj_max_eval": Param(int, low=1, high=100_000, help="HopSkipJump's cap on queries per gradient estimate"),
+    "hsj_init_eval": Param(int, low=1, high=100_000, help="HopSkipJump's queries for the first gradient estimate"),
+    "hsj_init_size": Param(int, low=1, high=100_000, help="random images tried for a misclassified starting point"),
+    # the JPEG-history check
+    "jpeg_check_quality": Param(int, low=1, high=95, optional=True, help="JPEG quality of the per-class clean check; None: the JPEG search's best"),
 }
 
 
@@ -85,6 +98,8 @@ def check_combinations(params: Mapping[str, Any]) -> None:
     missing = [p for p in params["table_preprocessors"] if p not in params["preprocessors"]]
     if missing:
         raise ParameterError(f"table_preprocessors {missing} must also be in preprocessors {params['preprocessors']}")
+    if params["hsj_init_eval"] > params["hsj_max_eval"]:
+        raise ParameterError(f"hsj_init_eval={params['hsj_init_eval']} must not exceed hsj_max_eval={params['hsj_max_eval']}")
     for name in params["attacks"]:
         if name in ("fgsm", "pgd") and not params[f"{name}_epsilons"]:
             raise ParameterError(f"attack {name!r} needs at least one budget in {name}_epsilons")

@@ -14,7 +14,9 @@ from helpers.tables import show_table
 from . import preprocessors as pre_mod
 from .adversarial_set import DefenseSet
 from .reference import REFERENCE, STUDY_FINAL, STUDY_LIGHTGBM, STUDY_MODEL_ACCURACY, STUDY_PREPROCESSORS, STUDY_TABLE
-from .study import AdaptiveResult, AdversarialMix, FinalEvaluation, FixedModel, PostResults, PostStudy, SplitRatios
+from .jpeg_history import JpegCheck
+from .study import (ATTACKS, AdaptiveResult, AdversarialMix, DecisionAttack, EndToEndResult, FinalEvaluation, FixedModel,
+                    PostResults, PostStudy, SplitRatios)
 
 
 def pct(value) -> str:
@@ -106,6 +108,44 @@ def search_summary(searches: dict[str, pre_mod.SearchResult]) -> str:
         sentences.append(f"At its best setting, {', '.join(trade)} give{'s' if len(trade) == 1 else ''} up some clean accuracy to recover "
                          "adversarial tiles: the harmonic mean picks that balance.")
     return " ".join(sentences)
+
+
+def show_jpeg_check(check: JpegCheck, searches: Mapping[str, pre_mod.SearchResult]) -> None:
+    """Clean accuracy per tissue class without and with JPEG at the chosen quality, then what it says."""
+    if check.quality is None:
+        print(f"No JPEG-history check: {check.source}.")
+        return
+    show_table([[r["tissue"], r["group"], r["tiles"], r["without"], r["with"], f"{100 * r['change']:+.1f}", r["flipped"]] for r in check.rows]
+               + [["all held-out tiles", "-", sum(r["tiles"] for r in check.rows), check.overall_without, check.overall_with,
+                   f"{100 * (check.overall_with - check.overall_without):+.1f}", sum(r["flipped"] for r in check.rows)]],
+               ["tissue class", "group", "held-out tiles", "clean acc, no JPEG", f"clean acc, JPEG q={check.quality}",
+                "change (points)", "answers changed"])
+    print(jpeg_check_summary(check, searches))
+
+
+def jpeg_check_summary(check: JpegCheck, searches: Mapping[str, pre_mod.SearchResult]) -> str:
+    """What the per-class clean check says about JPEG's score (the search's numbers beside it)."""
+    text = (f"JPEG at quality {check.quality} ({check.source}) takes the CNN's clean accuracy on all held-out tiles from "
+            f"{pct(check.overall_without)} to {pct(check.overall_with)}.")
+    search = searches.get("jpeg")
+    if search is not None:
+        best = search.best
+        text += (f" In the search, its best setting (quality {pre_mod.format_value(best['value'])}) scored clean {pct(best['clean'])}, "
+                 f"adversarial {pct(best['adversarial'])}, harmonic mean {pct(best['harmonic'])} on the mix.")
+    hurt = check.most_hurt
+    if hurt is None or np.isnan(check.spread):
+        return text + " With fewer than two tissue classes among the held-out tiles there is nothing to compare across classes."
+    changes = ", ".join(f"{r['tissue']} {100 * r['change']:+.1f}" for r in check.rows if r["tiles"])
+    text += (f" Per tissue class the change is {changes} points; the spread between classes is {100 * check.spread:.1f} points, "
+             f"against about {100 * check.noise:.1f} points that chance alone gives with these tile counts.")
+    if check.spread > check.noise and check.spread > 0.02:
+        text += (f" The effect is class-dependent: JPEG costs {hurt['tissue']} ({hurt['group']}) the most, so part of what JPEG does to "
+                 "the harmonic mean is about which classes it degrades, which can reflect the tiles' own compression history "
+                 "(documented for NCT-CRC-HE-100K) rather than any defense against attacks. Read JPEG's rows with that in mind.")
+    else:
+        text += (" The changes are within chance of each other: no sign here that JPEG's score is driven by class-dependent "
+                 "compression history in these tiles.")
+    return text
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -278,6 +318,143 @@ def adaptive_summary(result: AdaptiveResult) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------
+# 8. The end-to-end attacker and HopSkipJump
+
+
+def _cell(value) -> object:
+    return "-" if value is None else value
+
+
+def end_to_end_rows(result: EndToEndResult) -> list[list]:
+    """Two lines per defense: accuracy under each attack, and the harmonic mean (with the clean accuracy) under it."""
+    rows = []
+    for r in result.rows:
+        rows.append([r["defense"], r["post_title"], "accuracy", r["clean"], *[_cell(r[k]) for k in ATTACKS], r["worst"]])
+        rows.append(["", "", "harmonic mean", "-", *[_cell(r[f"harmonic_{k}"]) for k in ATTACKS], r["harmonic_worst"]])
+    return rows
+
+
+END_TO_END_COLUMNS = ["pre-processor", "post-processor", "", "clean", *ATTACKS.values(), "worst of the three (per tile)"]
+
+
+def show_end_to_end(result: EndToEndResult) -> None:
+    """The surrogates' agreement with LightGBM, the table of every defense under the three attacks, and what survives."""
+    show_table([[pre_mod.describe(name, result.row(name, "none")["value"]), s.train_inputs, s.agreement_train,
+                 f"{pct(s.agreement_held_out)} ({s.held_out_inputs})", f"{pct(s.agreement_random)} ({s.random_inputs})",
+                 f"{pct(s.agreement_attack)} ({s.attack_inputs})"] for name, s in result.surrogates.items()],
+               ["surrogate of LightGBM behind", "training inputs", "agreement, training inputs", "agreement, held-out tiles (inputs)",
+                "agreement, fresh random softmax vectors", "agreement, at the end-to-end examples"])
+    print(surrogate_summary(result))
+    show_table(end_to_end_rows(result), END_TO_END_COLUMNS)
+    print(end_to_end_summary(result))
+
+
+def surrogate_summary(result: EndToEndResult) -> str:
+    parts = []
+    for name, s in result.surrogates.items():
+        parts.append(f"behind {pre_mod.PREPROCESSORS[name].title.lower()} it picks LightGBM's class on {pct(s.agreement_held_out)} of the "
+                     f"{s.held_out_inputs} held-out softmax vectors, {pct(s.agreement_random)} of fresh random ones and "
+                     f"{pct(s.agreement_attack)} of the end-to-end attack's own examples")
+    worst = min((s.agreement_attack for s in result.surrogates.values() if not np.isnan(s.agreement_attack)), default=float("nan"))
+    rounds = max((s.rounds for s in result.surrogates.values()), default=1)
+    text = ("The surrogate (a small network trained on LightGBM's answers" + (f"; the last of {rounds} rounds, each refit where the "
+            "previous round's attack went" if rounds > 1 else "") + ") agrees with LightGBM: " + "; ".join(parts) + ".")
+    if not np.isnan(worst) and worst < 0.9:
+        text += (" Where it disagrees at the attack's own examples, its gradient points somewhere LightGBM does not follow: a better "
+                 "surrogate could only make the end-to-end numbers lower.")
+    return text
+
+
+def end_to_end_summary(result: EndToEndResult) -> str:
+    """The final defense under the three attacks, where the end-to-end attacker gains, and what survives (worst case per tile)."""
+    final = result.final_row
+    text = (f"On {result.images} held-out clean tiles at eps={result.eps:g} (PGD-{result.steps}, every number scored on the real pipeline), "
+            f"the final defense ({final['defense']} + LightGBM) keeps {pct(final['transfer'])} of the tiles against the transfer attack, "
+            f"{pct(final['bpda'])} against BPDA through the pre-processor and {pct(final['end_to_end'])} against the end-to-end attacker "
+            f"(harmonic means {pct(final['harmonic_transfer'])}, {pct(final['harmonic_bpda'])} and {pct(final['harmonic_end_to_end'])}).")
+    lightgbm = [r for r in result.rows if r["postprocessor"] == "lightgbm"]
+    weaker = [r for r in lightgbm if r["end_to_end"] > min(r["transfer"], r["bpda"]) + 1e-9]
+    if weaker:
+        text += (" Against " + ", ".join(f"{r['defense']} + LightGBM" for r in weaker) + " the end-to-end attack does worse than a simpler "
+                 "one: the surrogate's gradient is not the best direction everywhere, so the per-tile worst case over the three attacks "
+                 "is the number to report.")
+    else:
+        text += " Against every LightGBM row the end-to-end attack does at least as well as the transfer and BPDA attacks."
+    for name in result.surrogates:
+        text += " " + lightgbm_gain(result.row(name, "none"), result.row(name, "lightgbm"))
+    art = [r for r in result.rows if r["postprocessor"] in ("high_confidence", "reverse_sigmoid", "rounded", "class_labels")]
+    same = all(r[k] == result.row(r["preprocessor"], "none")[k] for r in art for k in ("clean", "transfer", "bpda"))
+    if art and same:
+        text += (" ART's argmax-preserving post-processors (high confidence, reverse sigmoid, rounded, class labels) give exactly the "
+                 "pre-processor's numbers: they change the scores, never the class.")
+    best = max(result.rows, key=lambda r: r["harmonic_worst"])
+    text += (f" What survives: the best worst-case harmonic mean is {pct(best['harmonic_worst'])}, for {best['defense']}"
+             f"{'' if best['postprocessor'] == 'none' else ' + ' + best['post_title']} ({pct(best['clean'])} clean, {pct(best['worst'])} "
+             f"of the tiles withstand all three attacks). Attacks only give upper bounds: a stronger attacker may do better still.")
+    return text
+
+
+def lightgbm_gain(alone: dict, with_lgbm: dict) -> str:
+    """What LightGBM adds to a pre-processor's harmonic mean against the transfer attack, and how much of it survives the worst case."""
+    transfer = with_lgbm["harmonic_transfer"] - alone["harmonic_transfer"]
+    worst = with_lgbm["harmonic_worst"] - alone["harmonic_worst"]
+    text = (f"Behind {alone['defense']}, LightGBM changes the harmonic mean by {100 * transfer:+.1f} points against the transfer attack "
+            f"and by {100 * worst:+.1f} points in the worst case over the three attacks")
+    if transfer <= 0.02:
+        return text + ": it adds nothing here even against attacks made on the bare model."
+    if worst <= 0.02:
+        return text + ": what it adds against attacks made on the bare model does not survive an attacker who goes through it."
+    if worst >= transfer:
+        return text + ": all of its gain survives an attacker who goes through it."
+    return text + f": {100 * worst / transfer:.0f}% of its gain survives an attacker who goes through it."
+
+
+def show_decision(result: DecisionAttack) -> None:
+    """HopSkipJump beside the gradient attacks on the same tiles, then what the comparison says."""
+    d, g = result.result, result.gradient
+    show_table([[ATTACKS.get(k, k if k != "worst" else "worst of the three (per tile)"), g[k],
+                 "-" if k == "clean" else _harmonic(g["clean"], g[k])] for k in g]
+               + [[f"HopSkipJump ({d.settings['max_iter']} iterations, at most {d.settings['max_eval']} queries per estimate)",
+                   d.accuracy, d.harmonic]],
+               ["attack on the final defense", f"accuracy on {d.images} tiles", "harmonic mean"])
+    print(decision_summary(result))
+
+
+def _harmonic(clean: float, adversarial: float) -> float:
+    from helpers.metrics import harmonic_mean
+
+    return float("nan") if np.isnan(clean) or np.isnan(adversarial) else harmonic_mean(clean, adversarial)
+
+
+def decision_summary(result: DecisionAttack) -> str:
+    d, g = result.result, result.gradient
+    found = int((np.isfinite(d.distances) & d.clean_correct).sum())
+    within = int((d.clean_correct & (d.distances <= d.eps + 1e-6)).sum())
+    text = (f"HopSkipJump sees only the final pipeline's answers ({result.defense}): {d.queries} queries in all. Of {d.images} tiles the "
+            f"pipeline gets {int(d.clean_correct.sum())} right; HopSkipJump started on {d.started} and found a misclassified image for {found}, "
+            f"{within} of them within eps={d.eps:g} (median L-inf distance {'n/a' if np.isnan(d.median_distance) else f'{d.median_distance:.3g}'}). So {pct(d.accuracy)} of the tiles survive it, "
+            f"against {pct(g['end_to_end'])} under the end-to-end gradient attack and {pct(g['worst'])} under the worst of the three on the same tiles.")
+    if d.started == 0:
+        return text + (" HopSkipJump could not start on any tile: neither another clean tile nor any of the random images it tried "
+                       "is put in another class by the pipeline, so this run gives no second opinion (more tiles or a larger "
+                       "hsj_init_size would).")
+    missed = result.missed_by_gradients
+    if missed:
+        text += (f" On {missed} of these tiles HopSkipJump finds a misclassified image within the budget although the tile withstood "
+                 "all three gradient attacks: there the gradients (BPDA, surrogate) mislead the attacker, so robustness measured with "
+                 "them is overstated.")
+    elif within == 0:
+        text += (" It breaks no tile within the budget, so at this query budget it finds nothing the gradient attacks missed"
+                 + (" (it is weaker than them here, as a decision-based attack with few queries usually is)." if d.accuracy > g["worst"] + 1e-9 else "."))
+    else:
+        text += (" Every tile HopSkipJump breaks within the budget was also broken by a gradient attack: at this query budget it "
+                 "finds nothing the gradient attacks missed, so there is no sign that the surrogate or BPDA gradients hide "
+                 "adversarial images" + (" (it is weaker than them here, as a decision-based attack with few queries usually is)."
+                                         if d.accuracy > g["worst"] + 1e-9 else "."))
+    return text
+
+
+# ---------------------------------------------------------------------------------------------------
 # The headline and the detail for metrics.json
 
 
@@ -288,7 +465,8 @@ def _best(searches: Mapping[str, pre_mod.SearchResult], name: str) -> dict:
 
 
 def headline(fixed: FixedModel, adv: AdversarialMix, searches: Mapping[str, pre_mod.SearchResult], post: PostResults,
-             final: FinalEvaluation, holdout: list[dict], adaptive: AdaptiveResult, params: Mapping[str, Any]) -> list[Metric]:
+             final: FinalEvaluation, holdout: list[dict], adaptive: AdaptiveResult, end_to_end: EndToEndResult,
+             decision: DecisionAttack, params: Mapping[str, Any]) -> list[Metric]:
     """Stable keys at every preset: settings, budgets and sizes are the metrics' detail."""
     smoothing, jpeg = _best(searches, "spatial_smoothing"), _best(searches, "jpeg")
     drops = [r["seen"]["adversarial"] - r["unseen"]["adversarial"] for r in holdout]
@@ -314,11 +492,21 @@ def headline(fixed: FixedModel, adv: AdversarialMix, searches: Mapping[str, pre_
                adaptive.accuracy["plain"]["defense"], unit="%", reference=REFERENCE, **attack),
         metric("adaptive_pgd_defense_accuracy", "final defense against adaptive BPDA-PGD (through the pre-processor)",
                adaptive.accuracy["adaptive"]["defense"], unit="%", reference=REFERENCE, **attack),
+        metric("end_to_end_defense_accuracy", "final defense against end-to-end PGD (through pre-processor, CNN and a surrogate of LightGBM)",
+               end_to_end.final_row["end_to_end"], unit="%", reference=REFERENCE, **attack,
+               harmonic=_percent(end_to_end.final_row["harmonic_end_to_end"]), worst_case=_percent(end_to_end.final_row["worst"]),
+               surrogate_agreement_held_out=_percent(end_to_end.surrogates[end_to_end.final_key[0]].agreement_held_out),
+               hopskipjump_accuracy=_percent(decision.result.accuracy), hopskipjump_tiles=decision.result.images),
     ]
 
 
+def _percent(value) -> float | None:
+    return None if value is None or np.isnan(value) else round(100 * float(value), 2)
+
+
 def extra(fixed: FixedModel, adv: AdversarialMix, searches: Mapping[str, pre_mod.SearchResult], post: PostResults,
-          ratios: SplitRatios, final: FinalEvaluation, holdout: list[dict], adaptive: AdaptiveResult) -> dict:
+          ratios: SplitRatios, final: FinalEvaluation, holdout: list[dict], adaptive: AdaptiveResult,
+          end_to_end: EndToEndResult, decision: DecisionAttack, jpeg: JpegCheck) -> dict:
     """The detail behind the headline, for ``metrics.json``: every table of the report as records."""
     return {
         "model": fixed.source,
@@ -334,4 +522,14 @@ def extra(fixed: FixedModel, adv: AdversarialMix, searches: Mapping[str, pre_mod
                          "no_defense_held_out_harmonic": final.no_defense},
         "adaptive": {"images": adaptive.images, "eps": adaptive.eps, "steps": adaptive.steps, **adaptive.accuracy,
                      "plain_harmonic": adaptive.plain_harmonic, "adaptive_harmonic": adaptive.adaptive_harmonic},
+        "end_to_end": {"images": end_to_end.images, "eps": end_to_end.eps, "steps": end_to_end.steps, "rows": end_to_end.rows,
+                       "surrogates": {n: {k: v for k, v in vars(s).items() if k != "net"} for n, s in end_to_end.surrogates.items()}},
+        "hopskipjump": {"defense": decision.defense, "images": decision.result.images, "eps": decision.result.eps,
+                        "missed_by_gradient_attacks": decision.missed_by_gradients,
+                        "settings": decision.result.settings, "queries": decision.result.queries, "started": decision.result.started,
+                        "clean_accuracy": decision.result.clean_accuracy, "accuracy": decision.result.accuracy,
+                        "harmonic": decision.result.harmonic, "median_linf": decision.result.median_distance,
+                        "gradient_attacks_same_tiles": decision.gradient},
+        "jpeg_history": {"quality": jpeg.quality, "source": jpeg.source, "rows": jpeg.rows, "overall_without": jpeg.overall_without,
+                         "overall_with": jpeg.overall_with, "spread": jpeg.spread, "noise": jpeg.noise},
     }

@@ -50,6 +50,11 @@ def load_data(params: Mapping[str, Any]):
     return data
 
 
+def fetch_data(params: Mapping[str, Any]) -> None:
+    """Download the tiles into the data root when they are missing (``advlab fetch``)."""
+    load_data(params)
+
+
 def get_model(params: Mapping[str, Any], data, device):
     """(frozen model, training history, description): the user's ``model_path``, or the cached trained CNN."""
     from .model import load_model, train_cnn
@@ -377,20 +382,173 @@ class AdaptiveResult:
         return harmonic_mean(self.accuracy["clean"]["defense"], self.accuracy["adaptive"]["defense"])
 
 
+def adaptive_tiles(adv: AdversarialMix, post: PostResults, params: Mapping[str, Any]) -> np.ndarray:
+    """Indices in the mix of the held-out clean tiles (LightGBM never saw them) the adaptive attacks run on."""
+    test = post.splits["test"]
+    test_clean = test[~adv.mix.is_adversarial[test]]
+    return test_clean if params["adaptive_size"] is None else test_clean[: params["adaptive_size"]]
+
+
 def adaptive_attack(fixed: FixedModel, adv: AdversarialMix, post: PostResults, final: FinalEvaluation,
                     params: Mapping[str, Any], device) -> AdaptiveResult:
     """PGD and BPDA-PGD at ``adaptive_eps`` on (at most ``adaptive_size``) held-out clean tiles LightGBM never saw."""
     from .adaptive import adaptive_comparison
 
-    test = post.splits["test"]
-    test_clean = test[~adv.mix.is_adversarial[test]]
-    if params["adaptive_size"] is not None:
-        test_clean = test_clean[: params["adaptive_size"]]
+    tiles = adaptive_tiles(adv, post, params)
     result = adaptive_comparison(
-        fixed.model, adv.mix.x[test_clean], adv.mix.y[test_clean], preprocessor=final.preprocessor,
+        fixed.model, adv.mix.x[tiles], adv.mix.y[tiles], preprocessor=final.preprocessor,
         postprocessor=final.postprocessor, eps=params["adaptive_eps"], steps=params["adaptive_steps"],
         image_size=params["image_size"], device=device, batch_size=params["batch_size"],
     )
     accuracy = {k: result[k] for k in ("clean", "plain", "adaptive")}
     return AdaptiveResult(result["images"], result["eps"], result["steps"], accuracy, result["x_plain"], result["x_adaptive"],
                           pre_mod.describe(final.name, final.value))
+
+
+# ---------------------------------------------------------------------------------------------------
+# 8. The end-to-end attacker and a decision-based second opinion
+
+#: The attacks of the end-to-end table, in column order: key -> column title.
+ATTACKS = {"transfer": "transfer", "bpda": "BPDA through the pre-processor", "end_to_end": "end-to-end adaptive"}
+
+
+@dataclass
+class EndToEndResult:
+    """Every defense of the results table under three attacks at one budget, on the same held-out clean tiles.
+
+    ``rows``: one per (pre-processor, post-processor), the pre-processor alone first ("none"), with the
+    accuracy on the clean tiles and under each attack (``end_to_end`` is None without a post-processor),
+    the per-tile worst case over the attacks, and the harmonic mean under each. ``correct``: per row key
+    (pre-processor, post-processor), the per-tile correctness arrays behind those numbers.
+    """
+
+    tiles: np.ndarray
+    eps: float
+    steps: int
+    rows: list[dict]
+    correct: dict
+    surrogates: dict
+    final_key: tuple[str, str]
+
+    @property
+    def images(self) -> int:
+        return len(self.tiles)
+
+    def row(self, preprocessor: str, postprocessor: str) -> dict:
+        return next(r for r in self.rows if (r["preprocessor"], r["postprocessor"]) == (preprocessor, postprocessor))
+
+    @property
+    def final_row(self) -> dict:
+        return self.row(*self.final_key)
+
+
+def defense_row(name: str, value, post_name: str, title: str, outputs: dict, y: np.ndarray) -> tuple[dict, dict]:
+    """Accuracy and harmonic mean under each attack for one defense, from its outputs (None: attack not applicable)."""
+    from helpers.metrics import harmonic_mean, predicted_labels
+
+    correct = {k: predicted_labels(v) == y for k, v in outputs.items() if v is not None}
+    correct["worst"] = np.logical_and.reduce([correct[k] for k in ATTACKS if k in correct])
+    row = {"preprocessor": name, "value": value, "postprocessor": post_name, "defense": pre_mod.describe(name, value),
+           "post_title": title, "clean": float(correct["clean"].mean())}
+    for key in (*ATTACKS, "worst"):
+        row[key] = float(correct[key].mean()) if key in correct else None
+        row[f"harmonic_{key}"] = harmonic_mean(row["clean"], row[key]) if key in correct else None
+    return row, correct
+
+
+def end_to_end_attack(fixed: FixedModel, adv: AdversarialMix, post: PostResults, adaptive: AdaptiveResult,
+                      params: Mapping[str, Any], device) -> EndToEndResult:
+    """Transfer, BPDA-through-the-pre-processor and end-to-end PGD against every defense of the results table.
+
+    The same held-out clean tiles and budget as the adaptive attack (whose plain and BPDA examples for the
+    final defense are reused). Per table pre-processor, a surrogate of its LightGBM is trained on the pool's
+    softmax vectors and random simplex points, and PGD runs through pre-processor (BPDA), CNN and surrogate,
+    for ``surrogate_rounds`` rounds (the surrogate refit where the attack went; see ``adaptive.end_to_end_rounds``).
+    Every number is scored on the real pipeline. ART's post-processors have no gradient of their own (ART
+    passes the gradient through them unchanged), so their end-to-end examples are the BPDA ones.
+    """
+    from .adaptive import bpda_pgd, end_to_end_rounds
+
+    tiles = adaptive_tiles(adv, post, params)
+    x, y = adv.mix.x[tiles], adv.mix.y[tiles]
+    budget = {"eps": params["adaptive_eps"], "steps": params["adaptive_steps"], "image_size": params["image_size"],
+              "device": device, "batch_size": params["batch_size"]}
+    rows, correct, surrogates = [], {}, {}
+    for name, study in post.posts.items():
+        preprocessor = pre_mod.make_preprocessor(name, study.value, tvm_prob=params["tvm_prob"], tvm_max_iter=params["tvm_max_iter"])
+        x_bpda = adaptive.x_adaptive if name == post.final_name else bpda_pgd(fixed.model, x, y, preprocessor=preprocessor, **budget)
+        x_e2e, surrogates[name] = end_to_end_rounds(
+            fixed.model, study.lightgbm, x, y, preprocessor=preprocessor, train_probs=study.probs[post.splits["pool"]],
+            held_out_probs=study.probs[post.splits["test"]], rounds=params["surrogate_rounds"], samples=params["surrogate_samples"],
+            hidden=params["surrogate_hidden"], surrogate_steps=params["surrogate_steps"], seed=params["seed"],
+            desc=f"end-to-end PGD through {pre_mod.PREPROCESSORS[name].title.lower()} + LightGBM", **budget)
+        probs = {key: pre_mod.preprocessed_probabilities(fixed.model, preprocessor, images, device=device, desc=f"scoring {key}")
+                 for key, images in (("clean", x), ("transfer", adaptive.x_plain), ("bpda", x_bpda), ("end_to_end", x_e2e))}
+        row, right = defense_row(name, study.value, "none", "none", {**probs, "end_to_end": None}, y)
+        rows.append(row)
+        correct[(name, "none")] = right
+        for post_name in [*post_mod.ART_POSTPROCESSORS, "lightgbm"]:
+            if post_name == "lightgbm":
+                processor, title, through = study.lightgbm, "LightGBM", "end_to_end"
+            else:
+                processor, title, through = post_mod.make_art_postprocessor(post_name, **art_settings(params)), post_mod.ART_POSTPROCESSORS[post_name], "bpda"
+            outputs = {key: processor(probs[key]) for key in ("clean", "transfer", "bpda", "end_to_end")}
+            if through == "bpda":  # the same examples: the same answers (Gaussian noise draws anew on every call)
+                outputs["end_to_end"] = outputs["bpda"]
+            row, right = defense_row(name, study.value, post_name, title, outputs, y)
+            rows.append(row)
+            correct[(name, post_name)] = right
+    return EndToEndResult(tiles, params["adaptive_eps"], params["adaptive_steps"], rows, correct, surrogates, (post.final_name, "lightgbm"))
+
+
+@dataclass
+class DecisionAttack:
+    """HopSkipJump on the final defense (a subset of the adaptive tiles) beside the gradient attacks on the same tiles."""
+
+    result: Any  # decision_attack.DecisionResult
+    gradient: dict[str, float]  # clean / transfer / bpda / end_to_end / worst accuracy of the final defense on these tiles
+    defense: str
+    gradient_survived: np.ndarray | None = None  # per tile: withstood all three gradient attacks
+
+    @property
+    def missed_by_gradients(self) -> int:
+        """Tiles HopSkipJump moved to a wrong class within the budget although they withstood all three gradient attacks."""
+        if self.gradient_survived is None:
+            return 0
+        fooled = self.result.clean_correct & ~self.result.robust
+        return int((fooled & self.gradient_survived).sum())
+
+
+def decision_attack(fixed: FixedModel, adv: AdversarialMix, final: FinalEvaluation, e2e: EndToEndResult,
+                    params: Mapping[str, Any], device) -> DecisionAttack:
+    """HopSkipJump (L-infinity, from decisions only) against the whole real final pipeline on the first ``hsj_size`` adaptive tiles."""
+    from .decision_attack import hop_skip_jump, pipeline_predict
+
+    n = min(params["hsj_size"], e2e.images)
+    tiles = e2e.tiles[:n]
+    predict = pipeline_predict(fixed.model, final.preprocessor, final.postprocessor, device=device)
+    result = hop_skip_jump(predict, adv.mix.x[tiles], adv.mix.y[tiles], pool=adv.mix.x[e2e.tiles],
+                           image_size=params["image_size"], eps=params["adaptive_eps"],
+                           max_iter=params["hsj_max_iter"], max_eval=params["hsj_max_eval"], init_eval=params["hsj_init_eval"],
+                           init_size=params["hsj_init_size"], seed=params["seed"], batch_size=params["batch_size"])
+    right = e2e.correct[e2e.final_key]
+    gradient = {key: float(right[key][:n].mean()) if n else float("nan") for key in ("clean", *ATTACKS, "worst")}
+    return DecisionAttack(result, gradient, final.description, right["worst"][:n])
+
+
+# ---------------------------------------------------------------------------------------------------
+# 3b. JPEG history
+
+
+def jpeg_history(fixed: FixedModel, data, searches: dict[str, pre_mod.SearchResult], params: Mapping[str, Any], device):
+    """Clean accuracy per tissue class on all held-out tiles without and with JPEG at ``jpeg_check_quality`` (None: the JPEG search's best)."""
+    from .jpeg_history import jpeg_check
+
+    if params["jpeg_check_quality"] is not None:
+        quality, source = params["jpeg_check_quality"], "jpeg_check_quality"
+    elif "jpeg" in searches:
+        quality, source = searches["jpeg"].best["value"], "the JPEG search's best quality"
+    else:
+        quality, source = None, "JPEG was not searched and jpeg_check_quality is None"
+    return jpeg_check(fixed.model, data.x_test.numpy(), data.y_test.numpy(), data.tissue_test, data.classes, quality, source=source,
+                      device=device)
