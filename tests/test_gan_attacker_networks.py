@@ -12,11 +12,24 @@ def test_classifier_returns_logits_for_mnist_batches():
 def test_attacker_layers_have_the_study_shapes():
     attacker = Attacker(0.1)
     shapes, h = [], torch.rand(2, 1, 28, 28)
-    for layer in list(attacker.encoder) + list(attacker.decoder):
+    for layer in list(attacker.encoder) + [m for block in attacker.decoder for m in block]:
         h = layer(h)
         if isinstance(layer, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)):
             shapes.append(tuple(h.shape[1:]))
     assert shapes == [(64, 14, 14), (128, 7, 7), (256, 4, 4), (512, 2, 2), (256, 4, 4), (128, 7, 7), (64, 14, 14), (1, 28, 28)]
+
+
+def test_skip_attacker_hands_each_decoder_layer_the_encoder_features():
+    """U-Net skip connections: the decoder's 2nd-4th layers take twice the channels (their input and the encoder's
+    features at that resolution), and the perturbation keeps the study's shape and bound."""
+    study, skip = Attacker(0.1, architecture="study"), Attacker(0.1, architecture="skip")
+    assert [block[0].in_channels for block in skip.decoder] == [512, 512, 256, 128]
+    assert [block[0].in_channels for block in study.decoder] == [512, 256, 128, 64]
+    x = torch.rand(4, 1, 28, 28)
+    delta = skip.perturbation(x)
+    assert delta.shape == x.shape and delta.abs().max() <= 0.1 + 1e-6
+    with pytest.raises(ValueError, match="architecture"):
+        Attacker(0.1, architecture="resnet")
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ from typing import Any, Mapping
 
 from helpers.params import RUN_PARAMETERS, Param, ParameterError
 
-from .networks import OUTPUT_MODES
+from .networks import ARCHITECTURES, OUTPUT_MODES
 from .training import MODES, SCHEDULES
 
 PARAMETERS = {
@@ -22,6 +22,7 @@ PARAMETERS = {
     "attacker_schedule": Param(str, choices=SCHEDULES, help="A's learning rate: 'constant' (the study) or 'onecycle' (warm-up then anneal)"),
     "evaluations_per_epoch": Param(int, low=1, high=20, help="test evaluations per attacker epoch (the points of Figures 3 to 6)"),
     "intensities": Param(list, item=float, low=0.001, high=1.0, help="attacker intensities t, the L-infinity bound of A's output"),
+    "attacker_architecture": Param(str, choices=ARCHITECTURES, help="'study': the study's encoder-decoder; 'skip': the same with U-Net skip connections (our default)"),
     "output_mode": Param(str, choices=OUTPUT_MODES, help="'scaled': t * tanh; 'clamp': tanh clamped to [-t, t]"),
     "modes": Param(list, item=str, choices=MODES, help="training modes to run"),
     "alternating_intensities": Param(list, item=float, low=0.001, high=1.0, help="the intensities the alternating mode trains at (a subset of intensities)"),

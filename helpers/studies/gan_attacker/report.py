@@ -15,7 +15,7 @@ from helpers.tables import show_table
 from .ceilings import CONVERGED_POINTS
 from .comparison import PER, SpeedComparison
 from .reference import NEAR_CHANCE_INTENSITIES, REFERENCE, REFERENCE_INTENSITY, study_c1_percent, study_reference
-from .study import Ceiling, PerturbationStats, Robust
+from .study import ArchitectureComparison, Ceiling, PerturbationStats, Robust
 from .training import AttackerRun
 
 FINAL_COLUMNS = ["t", "mode", "C1 clean", "universal (ceiling)", "C1 under A", "converged PGD (ceiling)", "C1 under A, study",
@@ -23,6 +23,9 @@ FINAL_COLUMNS = ["t", "mode", "C1 clean", "universal (ceiling)", "C1 under A", "
 CEILING_COLUMNS = ["target", "t", "clean", "universal", "learned attacker A", "PGD-{s}", "PGD-{d}", "PGD converged",
                    "C2: universal", "C2: A", "C2: PGD"]
 CLASSIFIER_COLUMNS = ["classifier", "clean training", "from cache", "clean test accuracy"]
+ARCHITECTURE_COLUMNS = ["A's architecture", "weights", "C1 under A", "C2 under A (transfer)", "spread of A(x) across digits (share of t)",
+                        "training digits/s"]
+ARCHITECTURE_NAMES = {"study": "the study's encoder-decoder", "skip": "with skip connections (U-Net)"}
 
 
 def _pct(value: float | None) -> str:
@@ -82,6 +85,41 @@ def _ceiling_row(c: Ceiling) -> list:
 def show_final(consecutive: Mapping[float, AttackerRun], alternating: Mapping[float, AttackerRun], ceilings: list[Ceiling]) -> None:
     show_table(final_rows(_by_mode(consecutive, alternating), ceilings), FINAL_COLUMNS)
     print(study_position_summary(ceilings))
+
+
+def show_architectures(comparison: ArchitectureComparison | None, ceilings: list[Ceiling]) -> None:
+    """Both architectures of A trained the same way at one intensity, beside the universal perturbation."""
+    if comparison is None:
+        print("No consecutive-mode attacker was trained, so the architectures are not compared.")
+        return
+    rows = []
+    for name, run in comparison.runs.items():
+        weights = sum(p.numel() for p in run.attacker.parameters())
+        rows.append([ARCHITECTURE_NAMES[name] + (" (this run's A)" if name == comparison.chosen else ""), f"{weights / 1e6:.1f} M",
+                     run.final("c1_attacked_accuracy"), run.final("c2_attacked_accuracy"), f"{comparison.spread[name]:.2f}",
+                     f"{run.digits_per_second:.0f}"])
+    show_table(rows, ARCHITECTURE_COLUMNS)
+    print(architecture_summary(comparison, ceilings))
+
+
+def architecture_summary(comparison: ArchitectureComparison, ceilings: list[Ceiling]) -> str:
+    t = comparison.intensity
+    study, skip = (comparison.runs[name].final("c1_attacked_accuracy") for name in ("study", "skip"))
+    c = _find(ceilings, "c1", t)
+    clean = comparison.runs["study"].final("c1_clean_accuracy")
+    text = (f"At t={t:g}, trained on the same digits with the same seed and schedule, the study's encoder-decoder left C1 at "
+            f"{_pct(study)} and the one with skip connections at {_pct(skip)} (clean {_pct(clean)}): "
+            + (f"the skip connections take {100 * (study - skip):.1f} more points off C1." if skip < study
+               else f"the skip connections did not help this time ({100 * (skip - study):.1f} points worse)."))
+    if c is not None:
+        universal = c.universal.accuracy
+        near = abs(study - universal) <= 0.05
+        text += (f" One universal perturbation, the same pattern for every digit, leaves C1 at {_pct(universal)}: the study's "
+                 f"architecture does {'about as well as' if near else ('better than' if study < universal else 'worse than')} "
+                 f"that input-independent pattern")
+        text += (f", and its perturbation varies {comparison.spread['study']:.2f} t across digits against "
+                 f"{comparison.spread['skip']:.2f} t with skip connections." )
+    return text
 
 
 def show_robust(robust: Robust) -> None:

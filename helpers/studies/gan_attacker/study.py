@@ -16,6 +16,7 @@ from helpers.data import load_mnist
 from .ceilings import Universal, PGDCeiling, pgd_ceiling, train_robust_classifier, universal_perturbation
 from .comparison import SpeedComparison, attacker_on, time_attacks
 from .ensemble import ensemble_rows, train_ensemble_attacker
+from .networks import ARCHITECTURES
 from .training import AttackerRun, train_alternating, train_classifier, train_consecutive
 
 STUDY = "gan_attacker"
@@ -81,7 +82,7 @@ def classifier_rows(classifiers: Classifiers, data, params: Mapping, device) -> 
 
 def attacker_settings(params: Mapping, device) -> dict:
     """The settings every attacker training shares."""
-    return dict(output_mode=params["output_mode"], epochs=params["attacker_epochs"], batch_size=params["batch_size"],
+    return dict(output_mode=params["output_mode"], architecture=params["attacker_architecture"], epochs=params["attacker_epochs"], batch_size=params["batch_size"],
                 learning_rate=params["attacker_learning_rate"], schedule=params["attacker_schedule"],
                 evaluations_per_epoch=params["evaluations_per_epoch"], seed=params["seed"], device=device)
 
@@ -155,6 +156,32 @@ def run_ceilings(mode: str, classifiers: Classifiers, runs: Mapping[float, Attac
         c1, c2 = classifiers.trained["c1"], classifiers.trained["c2"]
         return [ceiling("c1", c1, {"c2": c2}, runs.get(t), data, params, t, device) for t in params["intensities"]]
     return [ceiling("alternating c1", run.classifiers["c1"], {}, run, data, params, t, device) for t, run in sorted(runs.items())]
+
+
+@dataclass
+class ArchitectureComparison:
+    """A in both architectures, trained the same way (digits, seed, schedule, epochs) against C1 at one intensity."""
+
+    intensity: float
+    chosen: str
+    runs: dict[str, AttackerRun]  # architecture -> run
+    spread: dict[str, float]      # architecture -> per-pixel spread of A(x) across digits, as a share of t
+
+
+def compare_architectures(classifiers: Classifiers, consecutive: Mapping[float, AttackerRun], data, params: Mapping, device) -> ArchitectureComparison | None:
+    """Train the architecture this run did not choose at the largest consecutive intensity, exactly as the chosen
+    one was trained, so the run measures what the skip connections change; None without a consecutive run."""
+    if not consecutive:
+        return None
+    t = max(consecutive)
+    chosen = params["attacker_architecture"]
+    other = next(a for a in ARCHITECTURES if a != chosen)
+    settings = {**attacker_settings(params, device), "architecture": other}
+    run = train_consecutive(classifiers.trained["c1"], classifiers.trained["c2"], attacker_data(data, params), intensity=t,
+                            desc=f"A ({other} architecture), consecutive, t={t:g}", **settings)
+    runs = {chosen: consecutive[t], other: run}
+    spread = {name: perturbation_stats({t: r}, data, device=device)[0].spread for name, r in runs.items()}
+    return ArchitectureComparison(t, chosen, runs, spread)
 
 
 @dataclass

@@ -137,9 +137,9 @@ class AttackerRun:
         return self.digits / self.train_seconds if self.train_seconds > 0 else float("nan")
 
 
-def _new_attacker(intensity: float, output_mode: str, seed: int, device) -> Attacker:
+def _new_attacker(intensity: float, output_mode: str, seed: int, device, architecture: str = "study") -> Attacker:
     torch.manual_seed(seed)
-    return Attacker(intensity, output_mode).to(device)
+    return Attacker(intensity, output_mode, architecture).to(device)
 
 
 def attacker_optimizer(attacker: Attacker, learning_rate: float, total_steps: int, schedule: str):
@@ -201,6 +201,7 @@ def train_attacker(
     *,
     intensity: float,
     output_mode: str = "scaled",
+    architecture: str = "study",
     epochs: int,
     batch_size: int = 64,
     learning_rate: float = 1e-3,
@@ -217,7 +218,7 @@ def train_attacker(
     attacker's target in the progress bar.
     """
     started = time.perf_counter()
-    attacker = _new_attacker(intensity, output_mode, seed, device)
+    attacker = _new_attacker(intensity, output_mode, seed, device, architecture)
     optimizer, scheduler = attacker_optimizer(attacker, learning_rate, epochs * -(-len(x_train) // batch_size), schedule)
     run = AttackerRun(mode, intensity, attacker=attacker, classifiers=dict(monitored))
     train_loop(run, lambda xb, yb: attacker_step(attacker, targets, optimizer, xb, yb), x_train, y_train, x_test, y_test,
@@ -230,11 +231,11 @@ def train_attacker(
 
 def train_consecutive(c1: nn.Module, c2: nn.Module, data, *, intensity: float, output_mode: str, epochs: int,
                       batch_size: int, learning_rate: float, seed: int, device, schedule: str = "constant",
-                      evaluations_per_epoch: int = 1, desc: str | None = None) -> AttackerRun:
+                      evaluations_per_epoch: int = 1, desc: str | None = None, architecture: str = "study") -> AttackerRun:
     """Consecutive mode: C1 and C2 already trained on clean data; A is trained against frozen C1 only."""
     return train_attacker(
         [c1], {"c1": c1, "c2": c2}, data.x_train, data.y_train, data.x_test, data.y_test,
-        intensity=intensity, output_mode=output_mode, epochs=epochs, batch_size=batch_size,
+        intensity=intensity, output_mode=output_mode, architecture=architecture, epochs=epochs, batch_size=batch_size,
         learning_rate=learning_rate, schedule=schedule, evaluations_per_epoch=evaluations_per_epoch,
         seed=seed, device=device, mode="consecutive", desc=desc,
     )
@@ -242,7 +243,8 @@ def train_consecutive(c1: nn.Module, c2: nn.Module, data, *, intensity: float, o
 
 def train_alternating(c1_pretrained: nn.Module, c2_pretrained: nn.Module, data, *, intensity: float, output_mode: str,
                       epochs: int, batch_size: int, learning_rate: float, classifier_learning_rate: float,
-                      seed: int, device, schedule: str = "constant", evaluations_per_epoch: int = 1) -> AttackerRun:
+                      seed: int, device, schedule: str = "constant", evaluations_per_epoch: int = 1,
+                      architecture: str = "study") -> AttackerRun:
     """Alternating mode: from pre-trained copies of C1 and C2, A and C1 alternate one batch each for
     ``epochs`` epochs (C1 on attacked images), while C2 trains on the same batches, clean.
 
@@ -251,7 +253,7 @@ def train_alternating(c1_pretrained: nn.Module, c2_pretrained: nn.Module, data, 
     """
     started = time.perf_counter()
     c1, c2 = copy.deepcopy(c1_pretrained).to(device), copy.deepcopy(c2_pretrained).to(device)
-    attacker = _new_attacker(intensity, output_mode, seed, device)
+    attacker = _new_attacker(intensity, output_mode, seed, device, architecture)
     optimizer, scheduler = attacker_optimizer(attacker, learning_rate, epochs * -(-len(data.x_train) // batch_size), schedule)
     c1_optimizer = torch.optim.Adam(c1.parameters(), lr=classifier_learning_rate)
     c2_optimizer = torch.optim.Adam(c2.parameters(), lr=classifier_learning_rate)
