@@ -47,6 +47,7 @@ def test_readme_badges_match_the_repository_url():
     assert colab.badge_table(STUDIES) in readme, "run `advlab colab --update`"
     slug = colab.github_slug(colab.repository_url())
     assert f"colab.research.google.com/github/{slug}/blob/main/notebooks/00_quickstart.ipynb" in readme
+    assert f'pip install "advlab[lab] @ git+{colab.repository_url()}"' in readme, "the README's install line names another URL"
 
 
 def test_update_is_idempotent_and_restores_a_removed_cell(tmp_path):
