@@ -140,3 +140,25 @@ def test_final_table_puts_the_learned_attacker_between_its_ceilings():
     assert "reached." in report.targets_summary(consecutive, ceilings)
     ceilings[2].attacker["c1"] = ceilings[2].universal.accuracy + 0.01  # A no better than one pattern for all digits
     assert "t=0.16: clean" in report.ceilings_summary(ceilings) and "matches the universal perturbation" in report.ceilings_summary(ceilings)
+
+
+def _run_ending_at(c1_attacked: float, clean: float = 0.98) -> AttackerRun:
+    run = AttackerRun("consecutive", 0.16)
+    run.history = [{"epoch": 2, "c1_attacked_accuracy": c1_attacked, "c1_clean_accuracy": clean, "c2_attacked_accuracy": 0.9}]
+    return run
+
+
+def test_architecture_prose_follows_the_measured_gap():
+    from helpers.studies.gan_attacker.study import ArchitectureComparison
+
+    p = _params()
+    _, _, ceilings, *_ = _results(p["intensities"], p["modes"], p["alternating_intensities"])
+    universal = next(c for c in ceilings if c.target == "c1" and c.intensity == 0.16).universal.accuracy
+    helped = ArchitectureComparison(0.16, "skip", {"skip": _run_ending_at(0.40), "study": _run_ending_at(universal)},
+                                    {"skip": 0.3, "study": 0.02})
+    text = report.architecture_summary(helped, ceilings)
+    assert f"the skip connections take {100 * (universal - 0.40):.1f} more points off C1" in text
+    assert "about as well as that input-independent pattern" in text and "0.02 t across digits against 0.30 t" in text
+    hurt = ArchitectureComparison(0.16, "skip", {"skip": _run_ending_at(0.70), "study": _run_ending_at(0.60)},
+                                  {"skip": 0.3, "study": 0.02})
+    assert "did not help this time (10.0 points worse)" in report.architecture_summary(hurt, ceilings)
