@@ -22,6 +22,10 @@ from helpers.studies.flickr_transfer_attacks.evaluation import AttackSweep
     ({"backbones": ["MobileNet", "MobileNet"]}, "duplicates"),
     ({"jpeg_qualities": [50, 10, 50]}, "duplicates"),
     ({"epsilons": [0.0, 0.004]}, "must be > 0"),
+    ({"adaptive_epsilons": [0.003]}, "must be budgets of 'epsilons'"),
+    ({"adaptive_epsilons": [0.002, 0.002]}, "duplicates"),
+    ({"adaptive_size": 51, "eval_size": 50}, "adaptive_size"),
+    ({"defense_blur_kernel": 101, "image_size": 96}, "defense_blur_kernel"),
 ])
 def test_inconsistent_parameters_are_rejected(change, message):
     values = {**default_parameters("flickr_transfer_attacks"), **change}
@@ -105,3 +109,49 @@ def test_extra_keeps_each_backbone_and_the_comparison():
     assert per["VGG16"]["clean_accuracy"] == pytest.approx(0.9) and per["ResNet50"]["pgd_accuracy"] == pytest.approx(0.3)
     rows = report.compare_with_study(attacked.sweeps, {"VGG16": {}}, attacked.defenses, attacked.clean_accuracy, trained.titles)
     assert {r[0]: r[3] for r in rows}["resnet_vs_vgg"] == "no"  # ResNet50 is below VGG16 on every number here
+
+
+# --------------------------------------------------------------------------------------------------
+# Section 6, from hand-made rows (no TensorFlow)
+
+
+def _adaptive(through_blur):
+    from helpers.studies.flickr_transfer_attacks.adaptive import AdaptiveSweep, defenses_of
+
+    defenses = defenses_of({"jpeg": 50, "blur": 3}, eot_samples=2)
+    sweep = AdaptiveSweep("MobileNet", 20, 10, defenses, undefended_clean=0.95)
+    for eps, plain_blur, through in ((0.001, 0.8, through_blur[0]), (0.004, 0.3, through_blur[1])):
+        base = {"epsilon": eps, "undefended_accuracy": 0.1, "plain_ssim": 0.998, "through_ssim": 0.997}
+        sweep.rows.append({**base, "defense": "jpeg", "level": 50, "clean_accuracy": 0.9, "plain_accuracy": 0.1, "through_accuracy": 0.1})
+        sweep.rows.append({**base, "defense": "blur", "level": 3, "clean_accuracy": 0.85, "plain_accuracy": plain_blur,
+                           "through_accuracy": through})
+    return study.Adaptive({"MobileNet": sweep}, {"jpeg": 50, "blur": 3}, [0.001, 0.004], 20, 10, 2)
+
+
+def test_adaptive_prose_is_written_from_the_rows():
+    text = report.adaptive_summary(_adaptive([0.5, 0.0]), {"MobileNet": "MobileNet"})
+    assert "blur k=3: 85.0% on clean photos; at eps=0.004 plain PGD leaves 10.0% without the defense and 30.0% with it, " \
+           "PGD through it 0.0%" in text
+    assert "leaves 30.0 points less accuracy than the plain attack" in text  # (0.3 + 0.3) / 2
+    assert "JPEG q=50" in text and "both attacks leave the same accuracy" in text
+    assert "blur k=3 (at eps 0.001) still recovers at least 5 points" in text and "JPEG q=50 does not" in text
+    assert "1/510" in text  # eps 0.001 is below half an 8-bit step
+    nothing = report.adaptive_summary(_adaptive([0.1, 0.0]), {"MobileNet": "MobileNet"})
+    assert "none of the defenses recovers 5 points over the undefended model at any budget" in nothing
+
+
+def test_adaptive_figure_has_a_panel_per_defense():
+    import matplotlib.pyplot as plt
+
+    from helpers.studies.flickr_transfer_attacks import figures
+
+    adaptive = _adaptive([0.5, 0.0])
+    trained = study.Trained([], {}, {}, {"MobileNet": "MobileNet"}, 5)
+    fig = figures.adaptive_curves(adaptive, trained, "MobileNet")
+    top = fig.axes[:2]
+    assert [ax.get_title() for ax in top] == ["JPEG q=50 (BPDA)", "blur k=3 (exact gradient)"]
+    through = next(line for line in top[1].lines if line.get_label() == "PGD through the defense")
+    assert list(through.get_ydata()) == [85.0, 50.0, 0.0]  # epsilon 0 is the clean photos after the defense
+    bare = next(line for line in top[1].lines if line.get_label() == "plain PGD, no defense")
+    assert list(bare.get_ydata()) == [95.0, 10.0, 10.0]  # and without it
+    plt.close(fig)

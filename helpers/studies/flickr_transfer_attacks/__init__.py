@@ -5,7 +5,8 @@ The contract's modules (see ``helpers/studies/__init__.py``), which the notebook
 
 - ``parameters``      the parameters cell's schema and the checks across parameters
 - ``reference``       the source study, its findings as reference text (it reports no numbers)
-- ``study``           the stages: photos, backbone plans, transfer training, alterations, attacks, export
+- ``study``           the stages: the Keras device, photos, backbone plans, transfer training, alterations, attacks,
+  attacks through the defenses, export
 - ``report``          tables, prose written from the measured numbers, the comparison with the study, the headline
 - ``figures``         the study's curves and example grids
 
@@ -18,6 +19,8 @@ and one module per method:
 - ``alterations``     random pixel noise as the study defines it, blur, PCA reconstruction, JPEG
 - ``evaluation``      agreement / true-label accuracy and SSIM per alteration grid and backbone; FGSM and
   PGD through ART; JPEG and blur applied to the attacked images
+- ``adaptive``        PGD through each alteration used as a defense: blur and PCA reconstruction differentiable
+  in TensorFlow, BPDA (identity gradient) for JPEG, expectation over noise draws (EOT) for pixel noise
 - ``export``          the attacked images as a reusable dataset (PNG files and a CSV)
 
 Importing this package does not import TensorFlow; the modules that need it import it through

@@ -27,26 +27,40 @@ def _check_batch(x: np.ndarray) -> np.ndarray:
     return x.astype(np.float32, copy=False)
 
 
-def random_pixel_noise(x: np.ndarray, percent: float, *, seed: int = 0) -> np.ndarray:
-    """Set one random channel of ``percent`` % of each image's pixels (distinct positions) to a random value.
+def noise_draw(shape: tuple[int, ...], percent: float, *, seed=0) -> tuple[np.ndarray, np.ndarray]:
+    """One draw of the study's pixel noise for a batch of ``shape`` (N, H, W, C): ``(mask, values)``.
 
-    The number of pixels is ``round(percent / 100 * H * W)``; values are uniform in [0, 1), so every
-    picked pixel changes (a draw equal to the old value has probability zero).
+    ``mask`` is 1 on the (pixel, channel) entries that are replaced and 0 elsewhere, ``values`` holds
+    the new values there (0 elsewhere), so the noisy batch is ``x * (1 - mask) + values``: a function of
+    ``x`` that is differentiable (``adaptive`` uses it). ``seed`` is anything ``numpy.random.default_rng``
+    takes; the same seed gives the same draw, image by image, whatever the batch size.
     """
     if not 0 <= percent <= 100:
         raise ValueError(f"percent must lie in [0, 100], got {percent}")
-    x = _check_batch(x)
-    out = x.copy()
-    n, height, width, channels = x.shape
+    n, height, width, channels = shape
+    mask = np.zeros((n, height * width, channels), dtype=np.float32)
+    values = np.zeros_like(mask)
     count = int(round(percent / 100.0 * height * width))
-    if count == 0:
-        return out
-    rng = np.random.default_rng(seed)
-    flat = out.reshape(n, height * width, channels)
-    for image in range(n):
-        pixels = rng.choice(height * width, size=count, replace=False)
-        flat[image, pixels, rng.integers(0, channels, size=count)] = rng.random(count, dtype=np.float32)
-    return out
+    if count:
+        rng = np.random.default_rng(seed)
+        for image in range(n):
+            pixels = rng.choice(height * width, size=count, replace=False)
+            new = rng.random(count, dtype=np.float32)  # drawn before the channels, as the study's loop did
+            picked = rng.integers(0, channels, size=count)
+            mask[image, pixels, picked] = 1.0
+            values[image, pixels, picked] = new
+    return mask.reshape(shape), values.reshape(shape)
+
+
+def random_pixel_noise(x: np.ndarray, percent: float, *, seed=0) -> np.ndarray:
+    """Set one random channel of ``percent`` % of each image's pixels (distinct positions) to a random value.
+
+    The number of pixels is ``round(percent / 100 * H * W)``; values are uniform in [0, 1), so every
+    picked pixel changes (a draw equal to the old value has probability zero). See ``noise_draw``.
+    """
+    x = _check_batch(x)
+    mask, values = noise_draw(x.shape, percent, seed=seed)
+    return (x * (1.0 - mask) + values).astype(np.float32)
 
 
 def blur(x: np.ndarray, kernel: int) -> np.ndarray:

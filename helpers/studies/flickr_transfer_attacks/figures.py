@@ -13,7 +13,7 @@ import numpy as np
 from helpers import plots
 from .alterations import ALTERATIONS
 from .evaluation import ATTACK_NAMES, AlterationSweep
-from .study import Attacked, EvalSet, Split, Trained
+from .study import Adaptive, Attacked, EvalSet, Split, Trained
 
 KEY_FIGURE = "attack_curves"
 
@@ -78,8 +78,57 @@ def defense_curves(attacked: Attacked, trained: Trained) -> plt.Figure:
     return defense_figure({name: sweep.defense for name, sweep in attacked.sweeps.items()}, attacked.defenses, titles=trained.titles)
 
 
+def adaptive_curves(adaptive: Adaptive, trained: Trained, backbone: str) -> plt.Figure:
+    """One backbone: per defense, accuracy clean / under plain PGD / under PGD through the defense, and SSIM."""
+    sweep = adaptive.sweeps[backbone]
+    panels = [(d.label, d.short_gradient, sweep.curve(d.name)) for d in sweep.defenses]
+    return adaptive_figure(panels, undefended_clean=sweep.undefended_clean, title=f"{trained.titles[backbone]}: PGD-{adaptive.steps} through each defense "
+                                         f"({adaptive.images} photos; epsilon 0 = clean photos)")
+
+
+def save_adaptive_curves(adaptive: Adaptive, trained: Trained, save: Callable[[plt.Figure, str], None]) -> None:
+    """One ``adaptive_<backbone>`` figure per backbone (see ``adaptive_curves``), saved with ``save`` (``run.save``)."""
+    for name in adaptive.sweeps:
+        save(adaptive_curves(adaptive, trained, name), f"adaptive_{name}")
+
+
 # --------------------------------------------------------------------------------------------------
 # Drawing
+
+
+def adaptive_figure(panels: Sequence[tuple[str, str, Sequence[dict]]], *, undefended_clean: float, title: str) -> plt.Figure:
+    """Columns (defense label, how its gradient is had, rows along epsilon as ``adaptive.AdaptiveSweep`` has them).
+
+    Top: true-label accuracy with no defense (plain PGD; at epsilon 0 ``undefended_clean``), plain PGD then
+    the defense, and PGD through the defense, both from the clean photos with the defense (``clean_accuracy``);
+    bottom: mean SSIM of the plain and the through-the-defense images to the originals.
+    """
+    plots.use_style()
+    fig, axes = plt.subplots(2, len(panels), figsize=(3.6 * len(panels), 6.0), squeeze=False, sharex="col")
+    lowest = min((min(r["plain_ssim"], r["through_ssim"]) for _, _, rows in panels for r in rows), default=0.0)
+    floor = 0.0 if lowest < 0.9 else max(0.0, lowest - 0.25 * (1.0 - lowest) - 0.002)
+    for column, (label, gradient, rows) in enumerate(panels):
+        top, bottom = axes[0][column], axes[1][column]
+        eps = [0.0] + [r["epsilon"] for r in rows]
+        clean = rows[0]["clean_accuracy"] if rows else float("nan")
+        top.plot(eps, [100 * undefended_clean] + [100 * r["undefended_accuracy"] for r in rows], ":", marker="^", color="0.45",
+                 label="plain PGD, no defense")
+        top.plot(eps, [100 * clean] + [100 * r["plain_accuracy"] for r in rows], "--", marker="s", color=_color(0),
+                 label="plain PGD, then the defense")
+        top.plot(eps, [100 * clean] + [100 * r["through_accuracy"] for r in rows], "-", marker="o", color=_color(1),
+                 label="PGD through the defense")
+        top.set(title=f"{label} ({gradient})", ylim=(-2, 102))
+        bottom.plot(eps[1:], [r["plain_ssim"] for r in rows], "--", marker="s", color=_color(0), label="plain PGD")
+        bottom.plot(eps[1:], [r["through_ssim"] for r in rows], "-", marker="o", color=_color(1), label="PGD through the defense")
+        bottom.set(xlabel="epsilon", ylim=(floor, 1.0 + 0.03 * (1.0 - floor)))
+        if column == 0:
+            top.set_ylabel("true-label accuracy (%)")
+            bottom.set_ylabel("mean SSIM to original")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), bbox_to_anchor=(0.5, -0.01))
+    fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    return fig
 
 
 

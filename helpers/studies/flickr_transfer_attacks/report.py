@@ -12,7 +12,7 @@ from helpers.tables import show_table
 from .alterations import ALTERATIONS
 from .evaluation import ATTACK_NAMES, AlterationSweep
 from .reference import HELPS, HIGH_SSIM, REFERENCE, STUDY_FINDINGS
-from .study import GRIDS, Attacked, EvalSet, Exported, Photos, Trained
+from .study import GRIDS, Adaptive, Attacked, EvalSet, Exported, Photos, Trained
 
 
 COMPARISON_COLUMNS = ["finding", "study (reference text, not measured here)", "measured in this run", "consistent?"]
@@ -45,6 +45,16 @@ def show_training(trained: Trained) -> None:
           trained.models[p.run].history[-1]["accuracy"], trained.test_accuracy[p.run]] for p in trained.plans],
         ["backbone run", "requested", "ImageNet weights from", "head", "train accuracy (last epoch)", "test accuracy"],
     )
+    print(device_summary(trained))
+
+
+def device_summary(trained: Trained) -> str:
+    """Which device the ``device`` parameter picked for Keras, and where TensorFlow really placed each model."""
+    where = ", ".join(f"{trained.titles[n]} on {d}" for n, d in trained.used.items())
+    if trained.device is None:
+        return f"Keras ran {where}." if where else ""
+    return (f"device={trained.device.requested!r}: Keras runs on {trained.device.name}, {trained.device.description}; "
+            f"TensorFlow placed the weights and ran a prediction: {where}.")
 
 
 def show_eval_set(target: EvalSet, trained: Trained) -> None:
@@ -70,6 +80,76 @@ def show_defense(attacked: Attacked, trained: Trained) -> None:
     show_table(rows, ["backbone", "attack", "epsilon", "true-label acc.", f"+ JPEG q={attacked.defenses['jpeg']}",
                       f"+ blur k={attacked.defenses['blur']}", "agreement", "agreement + JPEG"])
     print(defense_summary(attacked.sweeps, attacked.defenses, trained.titles))
+
+
+ADAPTIVE_COLUMNS = ["backbone", "defense", "gradient through it", "epsilon", "clean + defense", "plain PGD, no defense",
+                    "plain PGD + defense", "PGD through the defense", "SSIM plain", "SSIM through"]
+
+
+def adaptive_rows(adaptive: Adaptive, trained: Trained) -> list[list]:
+    """Per backbone, defense and budget: accuracy clean, plain-attacked and attacked through the defense, and SSIM."""
+    rows = []
+    for name, sweep in adaptive.sweeps.items():
+        for defense in sweep.defenses:
+            for r in sweep.curve(defense.name):
+                rows.append([trained.titles[name], defense.label, defense.gradient, f"{r['epsilon']:g}", r["clean_accuracy"],
+                             r["undefended_accuracy"], r["plain_accuracy"], r["through_accuracy"],
+                             f"{r['plain_ssim']:.3f}", f"{r['through_ssim']:.3f}"])
+    return rows
+
+
+def show_adaptive(adaptive: Adaptive, trained: Trained) -> None:
+    """The table of section 6 and the sentences written from it."""
+    print(f"{adaptive.images} evaluation photos, PGD-{adaptive.steps} (true labels), the same photos and budgets for every "
+          f"defense; noise drawn with the run's seed when scored, the attacker averages {adaptive.eot_samples} other draws per step.")
+    show_table(adaptive_rows(adaptive, trained), ADAPTIVE_COLUMNS)
+    print(adaptive_summary(adaptive, trained.titles))
+
+
+HALF_STEP = 0.5 / 255  # budgets below half an 8-bit step vanish when pixels are rounded to 8 bits (JPEG does)
+
+
+def adaptive_summary(adaptive: Adaptive, titles: Mapping[str, str]) -> str:
+    """Per backbone and defense: what it keeps at the largest budget against both attackers, and how much
+    more the attack through it takes; then which defenses still help (by ``HELPS``) against that attacker."""
+    lines = []
+    for backbone, sweep in adaptive.sweeps.items():
+        still, gone = [], []
+        for defense in sweep.defenses:
+            curve = sweep.curve(defense.name)
+            last = max(curve, key=lambda r: r["epsilon"])
+            gaps = [r["plain_accuracy"] - r["through_accuracy"] for r in curve]
+            if all(abs(g) < 1e-9 for g in gaps):
+                versus = "At every budget both attacks leave the same accuracy."
+            else:
+                mean_gap = float(np.mean(gaps))
+                versus = (f"Averaged over the budgets, the attack through the defense leaves {100 * abs(mean_gap):.1f} points "
+                          f"{'less' if mean_gap >= 0 else 'more'} accuracy than the plain attack.")
+            lines.append(
+                f"{titles[backbone]}, {defense.label}: {_pct(last['clean_accuracy'])} on clean photos; at eps={last['epsilon']:g} "
+                f"plain PGD leaves {_pct(last['undefended_accuracy'])} without the defense and {_pct(last['plain_accuracy'])} with it, "
+                f"PGD through it {_pct(last['through_accuracy'])} (SSIM {last['plain_ssim']:.3f} plain, {last['through_ssim']:.3f} "
+                f"through). {versus}"
+            )
+            helping = [r["epsilon"] for r in curve if r["through_accuracy"] - r["undefended_accuracy"] >= HELPS]
+            if helping:
+                still.append(f"{defense.label} (at eps {', '.join(f'{e:g}' for e in helping)})")
+            else:
+                gone.append(defense.label)
+        if still:
+            verdict = (f"against the attacker who goes through the defense, {'; '.join(still)} still "
+                       f"{'recovers' if len(still) == 1 else 'recover'} at least {100 * HELPS:.0f} points over the undefended model")
+            if gone:
+                verdict += f"; {', '.join(gone)} {'does' if len(gone) == 1 else 'do'} not at any budget"
+        else:
+            verdict = (f"against the attacker who goes through the defense, none of the defenses recovers {100 * HELPS:.0f} points "
+                       "over the undefended model at any budget")
+        small = [e for e in adaptive.epsilons if e < HALF_STEP]
+        if small:
+            verdict += (f". Budgets below half an 8-bit step (1/510, about {HALF_STEP:.4f}: here eps {', '.join(f'{e:g}' for e in small)}) "
+                        "are rounded away whenever the pixels are stored as 8 bits, which JPEG does first")
+        lines.append(f"{titles[backbone]}: {verdict}.")
+    return "\n".join(lines)
 
 
 def fooled_on_files(exported: Exported, trained: Trained) -> dict[str, float]:
@@ -283,8 +363,21 @@ def headline(photos: Photos, trained: Trained, attacked: Attacked, params: Mappi
     ]
 
 
-def extra(photos: Photos, trained: Trained, altered: AlterationSweep, attacked: Attacked, exported: Exported) -> dict[str, Any]:
-    """What ``metrics.json`` keeps beside the headline: plans, curves, defense rows, the comparison, the export."""
+def extra(photos: Photos, trained: Trained, altered: AlterationSweep, attacked: Attacked, exported: Exported,
+          adaptive: Adaptive | None = None) -> dict[str, Any]:
+    """What ``metrics.json`` keeps beside the headline: plans, curves, defense rows, the attacks through the
+    defenses, the comparison, the export and the device Keras ran on."""
+    record = {}
+    if adaptive is not None:
+        record["attacks through the defenses"] = {
+            "images": adaptive.images, "steps": adaptive.steps, "eot_samples": adaptive.eot_samples, "levels": adaptive.levels,
+            "gradients": {d.name: d.gradient for d in next(iter(adaptive.sweeps.values())).defenses},
+            "undefended clean accuracy": {n: s.undefended_clean for n, s in adaptive.sweeps.items()},
+            "rows": {n: s.rows for n, s in adaptive.sweeps.items()},
+        }
+    if trained.device is not None:
+        record["keras device"] = {"requested": trained.device.requested, "device": trained.device.name,
+                                  "description": trained.device.description, "placed": trained.used}
     return {
         "backbone plans": [{"run": p.run, "requested": p.requested, "weights": p.source.describe(), "notes": p.notes}
                            for p in trained.plans],
@@ -295,4 +388,4 @@ def extra(photos: Photos, trained: Trained, altered: AlterationSweep, attacked: 
         "defense": {n: s.defense for n, s in attacked.sweeps.items()},
         "comparison with the study": comparison(altered, attacked, trained),
         "attacked images": f"{exported.folder.name}/{exported.csv_path.name}",
-    }
+    } | record

@@ -6,6 +6,7 @@ plots; the study's qualitative findings are reference text in ``reference.py``.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from helpers import metrics
+from .adaptive import AdaptiveSweep, adaptive_sweep, defenses_of
 from .backbones import TransferModel, WeightsSource, WeightsUnavailableError, resolve_weights, spec_of, train_transfer_model
 from .evaluation import ATTACK_NAMES, AlterationSweep, AttackSweep, alteration_sweep, attack_sweep, nearest
 from .export import AttackedBatch, export_attacked
@@ -23,6 +25,65 @@ STUDY = "flickr_transfer_attacks"
 TITLE = "Flickr photos, Keras transfer learning: attacks, noise, blur, PCA and JPEG, with SSIM"
 FRAMEWORKS = ("tensorflow",)
 GRIDS = ("noise", "blur", "pca", "jpeg")
+
+
+# --------------------------------------------------------------------------------------------------
+# Device
+
+
+@dataclass(frozen=True)
+class KerasDevice:
+    """Where Keras runs: the ``device`` parameter, the TensorFlow device it picked (``/GPU:0`` or ``/CPU:0``) and why."""
+
+    requested: str
+    name: str
+    description: str
+
+    def scope(self):
+        """``tf.device(name)``: the stages run their Keras work inside it."""
+        from helpers.frameworks import import_tensorflow
+
+        return import_tensorflow().device(self.name)
+
+
+def keras_device(preference: str = "auto") -> KerasDevice:
+    """The TensorFlow device for the ``device`` parameter: ``"auto"`` takes the first GPU TensorFlow sees,
+    else the CPU; ``"cpu"`` the CPU; ``"cuda"`` / ``"mps"`` a GPU (CUDA, or Apple's Metal plug-in), or an error."""
+    import os
+
+    from helpers.frameworks import import_tensorflow
+    from helpers.params import DEVICE_CHOICES
+
+    preference = (preference or "auto").lower()
+    if preference not in DEVICE_CHOICES:
+        raise ValueError(f"device must be one of {', '.join(DEVICE_CHOICES)}, got {preference!r}")
+    tf = import_tensorflow()
+    gpus = tf.config.list_physical_devices("GPU")
+    if preference in ("cuda", "mps") and not gpus:
+        raise RuntimeError(f"device {preference!r} was requested but TensorFlow sees no GPU on this machine "
+                           "(on Linux install the CUDA libraries with pip install 'advlab[gpu]'; see the README)")
+    if gpus and preference != "cpu":
+        details = tf.config.experimental.get_device_details(gpus[0])
+        return KerasDevice(preference, "/GPU:0", f"GPU 0 ({details.get('device_name', 'unnamed')}) of {len(gpus)}")
+    why = "asked for" if preference == "cpu" else "TensorFlow sees no GPU"
+    return KerasDevice(preference, "/CPU:0", f"CPU ({os.cpu_count()} cores; {why})")
+
+
+@contextlib.contextmanager
+def on_device(params: Mapping):
+    """Run the enclosed Keras work on the device the ``device`` parameter picks."""
+    with keras_device(params.get("device", "auto")).scope():
+        yield
+
+
+def used_device(model: TransferModel) -> str:
+    """The device TensorFlow placed the model's weights on and ran a prediction on, e.g. ``CPU:0``."""
+    weights = model.model.weights[0]
+    variable = getattr(weights, "value", weights)
+    size = model.model.input_shape[1]
+    output = model.model(np.zeros((1, size, size, 3), np.float32), training=False)
+    short = {d.split("device:")[-1] for d in (variable.device, output.device)}
+    return " and ".join(sorted(short))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -213,6 +274,11 @@ def load_photos(params: Mapping) -> Photos:
     return Photos(source, load_split(source, params))
 
 
+def fetch_data(params: Mapping) -> None:
+    """Download (or build) the photo set into the data root when it is missing (``advlab fetch``)."""
+    load_photos(params)
+
+
 @dataclass
 class Trained:
     """One transfer model per backbone that ran, its test accuracy and its legend name."""
@@ -222,6 +288,8 @@ class Trained:
     test_accuracy: dict[str, float]
     titles: dict[str, str]
     n_classes: int
+    device: KerasDevice | None = None  # what the device parameter picked
+    used: dict[str, str] = field(default_factory=dict)  # backbone -> where TensorFlow really ran it
 
     @property
     def first(self) -> str:
@@ -234,17 +302,21 @@ class Trained:
 
 
 def train_backbones(plans: Sequence[BackbonePlan], split: Split, params: Mapping) -> Trained:
-    """Train (or load from the cache) a new head on each planned backbone; measure it on all test photos."""
-    models = {
-        plan.run: train_transfer_model(
-            plan.run, split.x_train, split.y_train, n_classes=len(split.classes), source=plan.source, data_id=split.data_id,
-            epochs=params["epochs"], batch_size=params["batch_size"], learning_rate=params["learning_rate"],
-            dropout=params["dropout"], seed=params["seed"], validation=(split.x_test, split.y_test),
-        )
-        for plan in plans
-    }
-    test_accuracy = {name: metrics.accuracy(model.predict(split.x_test), split.y_test) for name, model in models.items()}
-    return Trained(list(plans), models, test_accuracy, backbone_titles(plans), len(split.classes))
+    """Train (or load from the cache) a new head on each planned backbone, on the device the ``device``
+    parameter picks; measure it on all test photos, and record where TensorFlow really ran it."""
+    device = keras_device(params.get("device", "auto"))
+    with device.scope():
+        models = {
+            plan.run: train_transfer_model(
+                plan.run, split.x_train, split.y_train, n_classes=len(split.classes), source=plan.source, data_id=split.data_id,
+                epochs=params["epochs"], batch_size=params["batch_size"], learning_rate=params["learning_rate"],
+                dropout=params["dropout"], seed=params["seed"], validation=(split.x_test, split.y_test),
+            )
+            for plan in plans
+        }
+        test_accuracy = {name: metrics.accuracy(model.predict(split.x_test), split.y_test) for name, model in models.items()}
+        used = {name: used_device(model) for name, model in models.items()}
+    return Trained(list(plans), models, test_accuracy, backbone_titles(plans), len(split.classes), device, used)
 
 
 @dataclass
@@ -262,14 +334,16 @@ class EvalSet:
 def eval_set(trained: Trained, split: Split, params: Mapping) -> EvalSet:
     """The first ``eval_size`` test photos in class-balanced order and every backbone's predictions on them."""
     x, y, sources = split.eval_set(params["eval_size"])
-    original = {name: model.predict(x) for name, model in trained.models.items()}
+    with on_device(params):
+        original = {name: model.predict(x) for name, model in trained.models.items()}
     return EvalSet(x, y, sources, original, {name: metrics.accuracy(p, y) for name, p in original.items()})
 
 
 def run_alterations(trained: Trained, target: EvalSet, params: Mapping) -> AlterationSweep:
     """Noise, blur, PCA and JPEG at every level of their grids, shown to every backbone, with SSIM."""
-    return alteration_sweep(trained.models, target.x, target.y, target.original, grids_of(params),
-                            seed=params["seed"], keep=params["grid_images"])
+    with on_device(params):
+        return alteration_sweep(trained.models, target.x, target.y, target.original, grids_of(params),
+                                seed=params["seed"], keep=params["grid_images"])
 
 
 @dataclass
@@ -289,15 +363,17 @@ class Attacked:
 
 
 def run_attacks(trained: Trained, target: EvalSet, params: Mapping) -> Attacked:
-    """FGSM and PGD through ART at every budget against every backbone, with true labels."""
+    """FGSM and PGD through ART at every budget against every backbone, with true labels; the images at the
+    export budget and at ``adaptive_epsilons`` are kept (the grid, the export and section 6 use them)."""
     export_eps = nearest(params["epsilons"], params["export_epsilon"])
     defenses = {"jpeg": params["defense_jpeg_quality"], "blur": params["defense_blur_kernel"]}
-    sweeps = {
-        name: attack_sweep(model, target.x, target.y, target.original[name], n_classes=trained.n_classes, epsilons=params["epsilons"],
-                           pgd_steps=params["pgd_steps"], defenses=defenses, keep_epsilons=[export_eps],
-                           batch_size=params["batch_size"])
-        for name, model in trained.models.items()
-    }
+    with on_device(params):
+        sweeps = {
+            name: attack_sweep(model, target.x, target.y, target.original[name], n_classes=trained.n_classes, epsilons=params["epsilons"],
+                               pgd_steps=params["pgd_steps"], defenses=defenses,
+                               keep_epsilons=[export_eps, *params.get("adaptive_epsilons", [])], batch_size=params["batch_size"])
+            for name, model in trained.models.items()
+        }
     return Attacked(sweeps, export_eps, defenses, dict(target.accuracy), params["pgd_steps"])
 
 
@@ -320,5 +396,41 @@ def export_attacked_images(trained: Trained, target: EvalSet, attacked: Attacked
         for name in trained.models for attack in ATTACK_NAMES
     ]
     folder = report_dir(STUDY) / "attacked_images"
-    csv_path, rows = export_attacked(folder, batches, split.classes, trained.models)
+    with contextlib.nullcontext() if trained.device is None else trained.device.scope():
+        csv_path, rows = export_attacked(folder, batches, split.classes, trained.models)
     return Exported(folder, csv_path, rows)
+
+
+@dataclass
+class Adaptive:
+    """PGD through each alteration used as a defense (``sweeps``, one per backbone), beside the plain PGD
+    images of section 4 on the same photos: the first ``images`` of the evaluation set."""
+
+    sweeps: dict[str, AdaptiveSweep]
+    levels: dict[str, float]
+    epsilons: list[float]
+    images: int
+    steps: int
+    eot_samples: int
+
+
+def defense_levels(params: Mapping) -> dict[str, float]:
+    """The level of each alteration when it is used as a defense (section 6), in ``adaptive.DEFENSES`` order."""
+    return {"jpeg": params["defense_jpeg_quality"], "blur": params["defense_blur_kernel"],
+            "pca": params["defense_pca_components"], "noise": params["defense_noise_percent"]}
+
+
+def run_adaptive(trained: Trained, target: EvalSet, attacked: Attacked, params: Mapping) -> Adaptive:
+    """For every backbone, defense and budget of ``adaptive_epsilons``: accuracy on the first ``adaptive_size``
+    evaluation photos clean, under section 4's PGD images then the defense, and under PGD through it."""
+    size = params["adaptive_size"]
+    levels = defense_levels(params)
+    defenses = defenses_of(levels, eot_samples=params["eot_samples"])
+    sweeps = {}
+    with on_device(params):
+        for name, model in trained.models.items():
+            kept = attacked.sweeps[name].adversarial["pgd"]
+            plain = {eps: next(images for e, images in kept.items() if np.isclose(e, eps))[:size] for eps in params["adaptive_epsilons"]}
+            sweeps[name] = adaptive_sweep(model, target.x[:size], target.y[:size], plain, defenses, steps=params["pgd_steps"],
+                                          seed=params["seed"], batch_size=params["batch_size"])
+    return Adaptive(sweeps, levels, list(params["adaptive_epsilons"]), min(size, len(target.y)), params["pgd_steps"], params["eot_samples"])
