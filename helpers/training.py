@@ -60,10 +60,21 @@ def fit(
     device: torch.device | str = "cpu",
     seed: int = 0,
     desc: str = "training",
+    scheduler: Callable[[torch.optim.Optimizer, int], object] | None = None,
+    augment: Callable[[torch.Tensor, torch.Tensor], "tuple[torch.Tensor, torch.Tensor]"] | None = None,
+    epoch_callback: Callable[[nn.Module, dict], dict | None] | None = None,
 ) -> list[dict]:
     """Train ``model`` in place; return one dict per epoch (loss, accuracy, images per second, ...).
 
     ``validation=(x, y)`` adds ``val_loss`` and ``val_accuracy`` after every epoch.
+    Optional hooks (all default to the plain loop):
+
+    - ``scheduler(optimizer, total_steps)`` returns a learning-rate scheduler stepped after every batch
+      (e.g. ``torch.optim.lr_scheduler.OneCycleLR``); the record gets ``lr``, the rate at the epoch's end;
+    - ``augment(x, y) -> (x, y)`` transforms each batch on the device before ``loss_fn`` (random crops and
+      flips done on tensors, a memory format);
+    - ``epoch_callback(model, record)`` runs after every epoch (outside the timed part) and may return extra
+      entries for the epoch's record (e.g. robust accuracy per epoch); the model is left in train mode after it.
     """
     if epochs < 0:
         raise ValueError(f"epochs must be >= 0, got {epochs}")
@@ -73,6 +84,7 @@ def fit(
         optimizer = make_optimizer(model, optimizer, lr, weight_decay)
     history = []
     steps_per_epoch = -(-len(x_train) // batch_size)
+    schedule = scheduler(optimizer, epochs * steps_per_epoch) if scheduler is not None else None
     progress = progress_bar(total=epochs * steps_per_epoch, desc=desc, unit="batch")
     for epoch in range(1, epochs + 1):
         model.train()
@@ -80,10 +92,14 @@ def fit(
         loss_sum, correct, seen = 0.0, 0, 0
         for xb, yb in batches(x_train, y_train, batch_size=batch_size, shuffle=True, seed=seed + epoch):
             xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
+            if augment is not None:
+                xb, yb = augment(xb, yb)
             loss, logits = loss_fn(model, xb, yb)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            if schedule is not None:
+                schedule.step()
             loss_sum += loss.item() * len(yb)
             correct += (logits.argmax(1) == yb).sum().item()
             seen += len(yb)
@@ -97,8 +113,12 @@ def fit(
             "seconds": seconds,
             "images_per_second": seen / seconds if seconds > 0 else float("nan"),
         }
+        if schedule is not None:
+            record["lr"] = optimizer.param_groups[0]["lr"]
         if validation is not None:
             record["val_loss"], record["val_accuracy"] = evaluate(model, *validation, device=device)
+        if epoch_callback is not None:
+            record.update(epoch_callback(model, record) or {})
         history.append(record)
     progress.close()
     model.eval()

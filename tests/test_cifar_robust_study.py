@@ -67,13 +67,15 @@ def test_denoiser_and_final_tables_line_up_with_the_reference():
     evals = {k: {"natural": 0.5, "fgsm": 0.2, "pgd": 0.1, "deepfool": 0.0} for k in study.MODEL_LABELS}
     final, header = report.final_table(report.final_rows(evals, rows, params), params, 50, 50)
     assert len(final) == len(study.MODEL_LABELS) + 4 and all(len(r) == len(header) for r in final)
-    assert final[0][6:] == [0.7773, 0.0957, 0.0324]
+    assert final[0][7:] == [0.7773, 0.0957, 0.0324]
 
 
 def _models(accuracy: float) -> study.Models:
     models = study.Models()
     for kind in study.MODEL_LABELS:
-        e = {"natural": accuracy, "fgsm": accuracy / 2, "pgd": accuracy / 4, "deepfool": 0.0, "images": 40, "adversarials": {}}
+        e = {"natural": accuracy, "fgsm": accuracy / 2, "pgd": accuracy / 4, "deepfool": 0.0, "images": 40, "adversarials": {},
+             "pgd_double": accuracy / 4, "pgd_steps": 10, "autoattack": accuracy / 5, "autoattack_images": 20,
+             "pgd_on_autoattack_images": accuracy / 4, "autoattack_version": "AutoAttack (ART), APGD-CE + APGD-DLR"}
         models.add(study.Trained(kind, None, [], from_cache=True), e)
     return models
 
@@ -97,7 +99,8 @@ def test_headline_keys_are_stable_and_carry_the_studys_values(preset):
     assert by_key["natural_pgd_accuracy"].detail["eps"] == params["epsilon"]
     assert by_key["denoiser_fgsm_accuracy"].detail["layers"] == params["denoiser_layers"]
     assert by_key["denoiser_fgsm_accuracy"].value == pytest.approx(100 * (0.2 + 0.05 * params["denoiser_layers"]))
-    assert by_key["pgd_step_cost_ratio"].value == 3.142 and by_key["pgd_step_cost_ratio"].study is None
+    aa = by_key["pgd_at_autoattack_accuracy"]
+    assert aa.value == pytest.approx(12.0) and aa.study is None and aa.detail["images"] == 20 and "APGD" in aa.detail["version"]
 
 
 def test_reference_is_in_percent_and_matches_the_study_tables():
@@ -105,3 +108,23 @@ def test_reference_is_in_percent_and_matches_the_study_tables():
     assert reference.REFERENCE["pgd_at_pgd_accuracy"].value == 34.28
     assert reference.BEST_DENOISER == (4, True)
     assert reference.REFERENCE["denoiser_fgsm_accuracy"].value == 53.32
+
+
+def test_tables_show_intervals_and_the_autoattack_gap():
+    params = {"eval_pgd_steps": 10}
+    table, header = report.adversarial_table(_models(0.6), params)
+    assert len(header) == len(table[0]) and "AutoAttack (first 20)" in header
+    natural = table[0]
+    assert natural[1].startswith("60.0% (") and natural[5].startswith("12.0% (")
+    assert natural[6] == "+3.0 pt"  # PGD 15% minus AutoAttack 12% on the same images
+    ci = report.interval(0.5, 1000)
+    assert 0.46 < ci.low < 0.47 and 0.53 < ci.high < 0.54
+
+
+def test_catastrophic_overfitting_is_found_only_when_pgd_collapses_while_fgsm_rises():
+    rising = [{"epoch": e, "monitor_pgd": p, "monitor_fgsm": f} for e, p, f in ((1, 0.30, 0.35), (2, 0.32, 0.38), (3, 0.05, 0.70))]
+    found = report.overfitting(rising)
+    assert found and found["best_epoch"] == 2 and found["last_pgd"] == 0.05
+    steady = [{"epoch": e, "monitor_pgd": 0.3 + 0.01 * e, "monitor_fgsm": 0.4} for e in (1, 2, 3)]
+    assert report.overfitting(steady) is None
+    assert report.overfitting([{"epoch": 1, "loss": 1.0}]) is None

@@ -56,6 +56,7 @@ def test_study_package_has_the_common_layout(package):
     assert hasattr(reference, "SOURCE")
     assert all(isinstance(r, Reference) and r.source for r in reference.REFERENCE.values())
     assert study.STUDY == package and study.TITLE
+    assert callable(getattr(study, "fetch_data", None)), "advlab fetch and the Colab setup cell call study.fetch_data(params)"
     assert callable(report.headline)
     assert isinstance(figures.KEY_FIGURE, str) and figures.KEY_FIGURE
 

@@ -6,7 +6,12 @@ Measures, in one run, on the same model, data and batch size:
   dispatches to its PyTorch-native implementation for a ``PyTorchClassifier``),
 - ART's NumPy PGD (``ProjectedGradientDescentNumpy``: gradients come back to NumPy every step),
 - a bare PyTorch PGD loop (the floor: forward, backward, sign step, projection),
+- PGD through torchattacks (when installed; it is not a dependency: ``pip install torchattacks``),
 - training images per second of ``helpers.training.fit``,
+- the same for the CIFAR-10 study's MobileNetV3-small (width 0.5, stride-1 stem, its training recipe):
+  ``helpers.training.fit`` against a bare PyTorch loop doing the same work (crop/flip, channels-last,
+  Nesterov SGD under the one-cycle schedule), and PGD through ``helpers.attacks``, torchattacks and the
+  bare loop,
 - the same 4 quickstart smoke runs one after another and as a sweep on a 2-worker Dask LocalCluster,
 
 and prints the ratios. Usage: ``python -m helpers.runner.bench [--images N] [--batch-size B] [--steps K]``.
@@ -41,6 +46,106 @@ def bare_torch_pgd(model, x, y, *, eps, eps_step, steps, batch_size, device):
                 adv = torch.min(torch.max(adv, xb - eps), xb + eps).clamp(0, 1)
         out.append(adv.detach().cpu())
     return torch.cat(out)
+
+
+def torchattacks_pgd(model, x, y, *, eps, eps_step, steps, batch_size, device):
+    """torchattacks' PGD (random start) batch by batch, or None when torchattacks is not installed."""
+    try:
+        import torchattacks
+    except ImportError:
+        return None
+    attack = torchattacks.PGD(model, eps=eps, alpha=eps_step, steps=steps, random_start=True)
+    out = [attack(x[i:i + batch_size].to(device), y[i:i + batch_size].to(device)).cpu() for i in range(0, len(x), batch_size)]
+    return torch.cat(out)
+
+
+def bare_torch_training(model, x, y, *, batch_size, lr, augment, scheduler, optimizer, device):
+    """One epoch of the plainest loop doing the same work as ``fit``: slice, augment, step, schedule."""
+    model.to(device).train()
+    steps = -(-len(x) // batch_size)
+    schedule = scheduler(optimizer, steps)
+    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
+    for i in range(steps):
+        index = order[i * batch_size:(i + 1) * batch_size]
+        xb, yb = augment(x[index].to(device), y[index].to(device))
+        loss = torch.nn.functional.cross_entropy(model(xb), yb, label_smoothing=0.1)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+    return len(x)
+
+
+def pgd_rows(model, classifier, x, y, *, eps, steps, batch_size, device) -> list[tuple[str, float | None, float | None]]:
+    """(method, images per second, adversarial accuracy) of PGD-``steps`` through helpers.attacks, torchattacks, a bare loop."""
+    eps_step = 2.5 * eps / steps
+    pgd = attacks.make_attack("pgd", classifier, eps=eps, max_iter=steps, eps_step=eps_step, batch_size=batch_size)
+    x_np, y_np = x.numpy(), y.numpy()
+    bare_torch_pgd(model, x[:batch_size], y[:batch_size], eps=eps, eps_step=eps_step, steps=2, batch_size=batch_size, device=device)
+    rows = []
+    for label, run in (
+        ("helpers.attacks (ART PGD, PyTorch-native)", lambda: attacks.generate(pgd, x_np, y_np, desc="helpers PGD")),
+        ("torchattacks PGD", lambda: torchattacks_pgd(model, x, y, eps=eps, eps_step=eps_step, steps=steps, batch_size=batch_size,
+                                                      device=device)),
+        ("bare PyTorch loop", lambda: bare_torch_pgd(model, x, y, eps=eps, eps_step=eps_step, steps=steps, batch_size=batch_size,
+                                                     device=device)),
+    ):
+        adversarial, seconds = _timed(run)
+        if adversarial is None:
+            rows.append((label + " (not installed)", None, None))
+            continue
+        adversarial = np.asarray(adversarial)
+        rows.append((label, len(x) / seconds, float((classifier.predict(adversarial).argmax(1) == y_np).mean())))
+    return rows
+
+
+def print_pgd_rows(rows, title: str) -> None:
+    bare = rows[-1][1]
+    helpers_ips = rows[0][1]
+    print(f"\n{title}")
+    print(f"{'method':<44} {'images/s':>9} {'vs bare':>8} {'adv. accuracy':>14}")
+    for label, ips, accuracy in rows:
+        if ips is None:
+            print(f"{label:<44} {'-':>9}")
+            continue
+        print(f"{label:<44} {ips:>9.1f} {ips / bare:>7.2f}x {100 * accuracy:>13.1f}%")
+    ta = rows[1][1]
+    if ta:
+        print(f"helpers.attacks / torchattacks: {helpers_ips / ta:.2f}x")
+
+
+def cifar_mobilenet_bench(args, device) -> None:
+    """Training and PGD throughput of the CIFAR-10 study's MobileNetV3-small (width 0.5, stride-1 stem)."""
+    from helpers.data import load_cifar10
+    from helpers.studies.cifar_robust_training import recipe
+    from helpers.studies.cifar_robust_training.model import CifarMobileNetV3
+
+    data = load_cifar10(args.cifar_train_size, args.cifar_images, seed=0)
+    x, y = data.x_train, data.y_train
+    lr, batch = 0.4, args.cifar_batch_size
+    results = {}
+    for label in ("bare PyTorch loop", "helpers.training.fit", "bare PyTorch loop (again)", "helpers.training.fit (again)"):
+        torch.manual_seed(0)
+        model = CifarMobileNetV3(width=0.5).to(memory_format=torch.channels_last)
+        optimizer = recipe.sgd(model, lr)
+        if label.startswith("bare"):
+            _, seconds = _timed(lambda: bare_torch_training(model, x, y, batch_size=batch, lr=lr, augment=recipe.augmenter(0),
+                                                            scheduler=recipe.one_cycle(lr), optimizer=optimizer, device=device))
+        else:
+            _, seconds = _timed(lambda: fit(model, x, y, epochs=1, batch_size=batch, optimizer=optimizer,
+                                            loss_fn=recipe.smoothed_cross_entropy(0.1), scheduler=recipe.one_cycle(lr),
+                                            augment=recipe.augmenter(0), device=device, desc="bench MobileNetV3"))
+        results.setdefault(label.replace(" (again)", ""), []).append(len(x) / seconds)
+    bare, ours = max(results["bare PyTorch loop"]), max(results["helpers.training.fit"])
+    print(f"\nMobileNetV3-small (width 0.5, stride-1 stem), CIFAR-10 training, {len(x)} images, batch {batch}, "
+          f"best of 2 epochs each, interleaved:")
+    print(f"{'bare PyTorch loop':<44} {bare:>9.1f} images/s")
+    print(f"{'helpers.training.fit':<44} {ours:>9.1f} images/s {ours / bare:>7.2f}x")
+    model.eval()
+    classifier = attacks.as_art_classifier(model, input_shape=(3, 32, 32), nb_classes=10, device=device)
+    rows = pgd_rows(model, classifier, data.x_test, data.y_test, eps=8 / 255, steps=args.cifar_steps, batch_size=batch, device=device)
+    print_pgd_rows(rows, f"PGD-{args.cifar_steps}, eps=8/255, {len(data.x_test)} CIFAR-10 test images, MobileNetV3-small "
+                         f"(after one epoch), batch {batch}")
 
 
 def _timed(fn):
@@ -88,6 +193,10 @@ def main(argv=None) -> int:
     parser.add_argument("--eps", type=float, default=0.3)
     parser.add_argument("--train-size", type=int, default=10_000)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--cifar-images", type=int, default=256, help="CIFAR-10 test images attacked (0: skip the MobileNetV3 part)")
+    parser.add_argument("--cifar-train-size", type=int, default=2048, help="CIFAR-10 images of each timed training epoch")
+    parser.add_argument("--cifar-batch-size", type=int, default=256)
+    parser.add_argument("--cifar-steps", type=int, default=10, help="PGD iterations on the MobileNetV3")
     parser.add_argument("--sweep-runs", type=int, default=4, help="quickstart smoke runs in the sweep benchmark (0: skip it)")
     args = parser.parse_args(argv)
 
@@ -105,33 +214,21 @@ def main(argv=None) -> int:
 
     from art.attacks.evasion import ProjectedGradientDescentNumpy
 
-    pgd = attacks.make_attack("pgd", classifier, eps=args.eps, max_iter=args.steps, eps_step=eps_step, batch_size=args.batch_size)
     numpy_pgd = ProjectedGradientDescentNumpy(
         classifier, eps=args.eps, eps_step=eps_step, max_iter=args.steps, num_random_init=1,
         batch_size=args.batch_size, verbose=False,
     )
-    x_np, y_np = x.numpy(), y.numpy()
-    # Warm-up, so one-time costs (allocations, oneDNN kernel selection) are not billed to the first method.
-    bare_torch_pgd(model, x[: args.batch_size], y[: args.batch_size], eps=args.eps, eps_step=eps_step, steps=2, batch_size=args.batch_size, device=device)
-
-    rows = []
-    for label, run in (
-        ("helpers.attacks (ART PGD, PyTorch-native)", lambda: attacks.generate(pgd, x_np, y_np, desc="helpers PGD")),
-        ("ART ProjectedGradientDescentNumpy", lambda: attacks.generate(numpy_pgd, x_np, y_np, desc="ART numpy PGD")),
-        ("bare PyTorch loop", lambda: bare_torch_pgd(model, x, y, eps=args.eps, eps_step=eps_step, steps=args.steps, batch_size=args.batch_size, device=device).numpy()),
-    ):
-        adversarial, seconds = _timed(run)
-        accuracy = float((classifier.predict(adversarial).argmax(1) == y_np).mean())
-        rows.append((label, args.images / seconds, accuracy))
-
-    bare_ips = rows[-1][1]
-    print(f"\nPGD-{args.steps}, eps={args.eps}, {args.images} MNIST test images, batch {args.batch_size}, "
-          f"device {device}, {torch.get_num_threads()} threads")
-    print(f"{'method':<44} {'images/s':>9} {'vs bare':>8} {'adv. accuracy':>14}")
-    for label, ips, accuracy in rows:
-        print(f"{label:<44} {ips:>9.1f} {ips / bare_ips:>7.2f}x {100 * accuracy:>13.1f}%")
+    # pgd_rows warms up first, so one-time costs (allocations, oneDNN kernel selection) are not billed to the first method.
+    rows = pgd_rows(model, classifier, x, y, eps=args.eps, steps=args.steps, batch_size=args.batch_size, device=device)
+    numpy_adv, numpy_seconds = _timed(lambda: attacks.generate(numpy_pgd, x.numpy(), y.numpy(), desc="ART numpy PGD"))
+    rows.insert(2, ("ART ProjectedGradientDescentNumpy", args.images / numpy_seconds,
+                    float((classifier.predict(numpy_adv).argmax(1) == y.numpy()).mean())))
+    print_pgd_rows(rows, f"PGD-{args.steps}, eps={args.eps}, {args.images} MNIST test images, quickstart CNN, batch {args.batch_size}, "
+                         f"device {device}, {torch.get_num_threads()} threads")
     print(f"\ntraining (helpers.training.fit, SmallCNN, batch {args.batch_size}): {train_ips:,.0f} images/s")
     print(f"PGD-{args.steps} through helpers costs {train_ips / rows[0][1]:.0f}x a training step per image")
+    if args.cifar_images:
+        cifar_mobilenet_bench(args, device)
     if args.sweep_runs:
         sequential, parallel = sweep_speedup(args.sweep_runs)
         print(f"\n{args.sweep_runs} quickstart smoke runs: one after another {sequential:.1f} s, as a sweep on a 2-worker "

@@ -11,9 +11,11 @@ The study contract's modules (see ``helpers/studies/__init__.py``):
 The study's own methods, one module per concept:
 
 - ``model``: torchvision's MobileNetV3-small adapted to 32x32 inputs, trained and cached;
+- ``recipe``: the CPU training recipe (one-cycle Nesterov SGD, crops and flips on tensors, label smoothing,
+  channels-last) and the development trials that chose it;
 - ``adversarial_training``: framework-native PGD / FGSM for training-time attacks (and EOT), the
   adversarial-training losses and a load-robust measurement of what a PGD-k epoch costs;
 - ``denoiser``: the convolutional denoising autoencoder, stacked 0-4 times with optional input noise;
 - ``pcl``: the prototype conformity loss (Mustafa et al., ICCV 2019) with two auxiliary branches;
-- ``evaluation``: natural / FGSM / PGD / DeepFool accuracy through ART.
+- ``evaluation``: natural / FGSM / PGD (and doubled-step PGD) / DeepFool / AutoAttack accuracy through ART.
 """

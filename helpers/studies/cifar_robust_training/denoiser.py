@@ -1,7 +1,11 @@
 """The denoising-autoencoder defense: Gaussian noise, then the autoencoder 0-4 times, then the classifier.
 
-The autoencoder is a small convolutional one (two stride-2 convolutions down to 8x8, two transposed
-convolutions back up, a sigmoid output in [0, 1]) trained to map ``x + N(0, sigma^2)`` back to ``x``.
+The autoencoder is a small convolutional one with a residual output (``DenoisingAutoencoder``): it encodes
+the image to a 16x16 map and decodes a correction that is added to the input, clipped to [0, 1]. It is trained to
+map ``x + N(0, sigma^2)`` back to ``x``. (A plain bottleneck autoencoder down to 8x8 with a sigmoid output,
+what we had before, blurred the images so much that four of them in a row left the classifier near 20%:
+a denoiser that keeps the image has to be able to pass it through nearly unchanged.) Its reconstruction
+quality is reported as PSNR on test images.
 "Stacked k times" applies the same trained autoencoder k times in a row (one training, k passes); the
 input noise, when on, is drawn afresh at every forward pass, so the defended classifier is random.
 
@@ -12,6 +16,8 @@ over transformation, Athalye et al. 2018).
 """
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -21,22 +27,46 @@ from .adversarial_training import pgd
 
 
 class DenoisingAutoencoder(nn.Module):
-    def __init__(self, channels: int = 32):
+    """Encoder: pixel-unshuffle (each 2x2 block of the 32x32 image becomes 12 channels of a 16x16 map) and 3x3
+    convolutions to ``channels`` maps at 16x16; decoder: a convolution back to 12 channels and pixel-shuffle to
+    32x32. The output is the input plus this correction, clipped to [0, 1] (residual, FFDNet-style). Working at
+    16x16 makes it about three times cheaper on a CPU than full-resolution convolutions of the same width
+    (measured), which matters because the adaptive attack differentiates through up to four of them."""
+
+    def __init__(self, channels: int = 32, depth: int = 3):
         super().__init__()
         c = channels
-        self.encoder = nn.Sequential(
-            nn.Conv2d(3, c, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(c, c, 3, stride=2, padding=1), nn.ReLU(),
-            nn.Conv2d(c, 2 * c, 3, stride=2, padding=1), nn.ReLU(),
-        )
-        self.decoder = nn.Sequential(
-            nn.ConvTranspose2d(2 * c, c, 4, stride=2, padding=1), nn.ReLU(),
-            nn.ConvTranspose2d(c, c, 4, stride=2, padding=1), nn.ReLU(),
-            nn.Conv2d(c, 3, 3, padding=1), nn.Sigmoid(),
-        )
+        layers = [nn.PixelUnshuffle(2), nn.Conv2d(12, c, 3, padding=1), nn.ReLU()]
+        for _ in range(depth - 1):
+            layers += [nn.Conv2d(c, c, 3, padding=1), nn.ReLU()]
+        self.encoder = nn.Sequential(*layers)
+        self.decoder = nn.Sequential(nn.Conv2d(c, 12, 3, padding=1), nn.PixelShuffle(2))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.encoder(x))
+        x = x.contiguous(memory_format=torch.channels_last)
+        return (x + self.decoder(self.encoder(x))).clamp(0, 1)
+
+
+def psnr(reference: torch.Tensor, image: torch.Tensor) -> float:
+    """Peak signal-to-noise ratio in dB of images in [0, 1] (mean squared error over the whole set)."""
+    mse = float(F.mse_loss(image, reference))
+    return float("inf") if mse == 0 else 10 * math.log10(1.0 / mse)
+
+
+@torch.no_grad()
+def reconstruction_quality(autoencoder: nn.Module, x: torch.Tensor, *, sigma: float, layers: int, seed: int = 0,
+                           device="cpu") -> dict:
+    """PSNR (dB) against the clean images of: the noisy input, the autoencoder's output on it (1..``layers``
+    passes), and the autoencoder's output on the clean images (how much it alters an image it should leave)."""
+    torch.manual_seed(seed)
+    autoencoder.to(device).eval()
+    x = x.to(device)
+    noisy = add_noise(x, sigma)
+    out, passes = noisy, {}
+    for k in range(1, layers + 1):
+        out = autoencoder(out)
+        passes[k] = psnr(x, out)
+    return {"noisy": psnr(x, noisy), "denoised": passes, "clean_through": psnr(x, autoencoder(x)), "images": len(x)}
 
 
 def add_noise(x: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -77,7 +107,7 @@ def train_denoiser(data, *, sigma: float, epochs: int, batch_size: int, learning
     from .model import data_parts
 
     parts = {**data_parts(data), "sigma": sigma, "epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate,
-             "seed": seed, "channels": channels}
+             "seed": seed, "channels": channels, "architecture": "unshuffle-residual-v3"}
     entry = train_or_load("cifar-robust-denoiser", model, train, parts)
     return model.to(device).eval(), entry.meta.get("history", []), entry.from_cache
 

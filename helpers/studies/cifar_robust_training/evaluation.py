@@ -1,9 +1,17 @@
-"""Natural, FGSM, PGD and DeepFool accuracy of a model through ART (``helpers.attacks``).
+"""Natural, FGSM, PGD, DeepFool and AutoAttack accuracy of a model through ART (``helpers.attacks``).
 
-FGSM and PGD run at the parameterized L-infinity budgets on ``x``; DeepFool (a minimal-perturbation
-attack, no budget: it runs until the label flips or ``max_iter``) is slow on a CPU, so it runs on the
-first ``deepfool_size`` images only, and its row says how many. For DeepFool we also report the median
-L-infinity size of the perturbations it needed: a robust model needs larger ones.
+FGSM and PGD run at the parameterized L-infinity budgets on ``x``; PGD has a random start and runs a
+second time with twice the steps on the same images, so the table can show it has converged (the two
+accuracies should differ by less than a point). DeepFool (a minimal-perturbation attack, no budget: it
+runs until the label flips or ``max_iter``) is slow on a CPU, so it runs on the first ``deepfool_size``
+images only, and its row says how many. For DeepFool we also report the median L-infinity size of the
+perturbations it needed: a robust model needs larger ones.
+
+**AutoAttack** (Croce & Hein 2020) through ART's ``AutoAttack``, on the first ``autoattack_size`` images,
+in one of two versions (``AUTOATTACK_VERSIONS``): the pair of untargeted APGD attacks (cross-entropy and
+difference-of-logits-ratio losses, 100 iterations, one restart each) that a CPU budget allows, or ART's
+standard list (both APGD losses with 5 restarts, DeepFool and the Square attack with 5,000 queries). An
+image counts as robust only if every attack of the list fails on it (per-image worst case).
 """
 from __future__ import annotations
 
@@ -33,15 +41,86 @@ def accuracy_on(model, x, y, device="cpu") -> float:
     return metrics.accuracy(predict(model, torch.as_tensor(x), device=device), y)
 
 
+#: AutoAttack versions: the name shown in the tables, and whether it is the standard (all-attack) list.
+AUTOATTACK_VERSIONS = {
+    "apgd-ce+dlr": "AutoAttack (ART), APGD-CE + APGD-DLR, 100 iterations x 1 restart",
+    "standard": "AutoAttack (ART standard list): APGD-CE + APGD-DLR, 100 iterations x 5 restarts, DeepFool, Square 5,000 queries",
+}
+
+
+def autoattack_list(classifier, *, eps: float, version: str, batch_size: int = 128, steps: int = 100) -> list:
+    """The ART attacks of AutoAttack's ``version``, in the order they run (the list ART's ``AutoAttack`` builds)."""
+    from art.attacks.evasion import AutoProjectedGradientDescent, DeepFool, SquareAttack
+
+    if version not in AUTOATTACK_VERSIONS:
+        raise ValueError(f"unknown AutoAttack version {version!r}; choose from {', '.join(AUTOATTACK_VERSIONS)}")
+    restarts = 1 if version == "apgd-ce+dlr" else 5
+    out = [AutoProjectedGradientDescent(classifier, norm=np.inf, eps=eps, eps_step=2 * eps, max_iter=steps, nb_random_init=restarts,
+                                        batch_size=batch_size, loss_type=loss, verbose=False)
+           for loss in ("cross_entropy", "difference_logits_ratio")]
+    if version == "standard":
+        out += [DeepFool(classifier, max_iter=100, epsilon=1e-3, nb_grads=10, batch_size=batch_size, verbose=False),
+                SquareAttack(classifier, norm=np.inf, eps=eps, max_iter=5000, p_init=0.8, nb_restarts=5, batch_size=batch_size,
+                             verbose=False)]
+    return out
+
+
+def autoattack_examples(model, x: torch.Tensor, y: torch.Tensor, *, eps: float, version: str = "apgd-ce+dlr",
+                        batch_size: int = 128, device="cpu", steps: int = 100) -> np.ndarray:
+    """AutoAttack's adversarial copies of ``x``: each attack of the list runs on the images still classified right,
+    and an image keeps the first adversarial (inside the budget) that fools the model; per image, the worst case.
+
+    This is what ``art.attacks.evasion.AutoAttack.generate`` does (without its ``multiprocess`` dependency), and
+    DeepFool's unbounded examples are projected onto the budget before they count.
+    """
+    classifier = art_classifier(model, device)
+    x_np, y_np = x.numpy().astype(np.float32), y.numpy()
+    x_adv = x_np.copy()
+    robust = predict(model, x, device=device).argmax(1).numpy() == y_np
+    for attack in autoattack_list(classifier, eps=eps, version=version, batch_size=batch_size, steps=steps):
+        if not robust.any():
+            break
+        idx = np.flatnonzero(robust)
+        candidate = attack.generate(x_np[idx], y=y_np[idx]).astype(np.float32)
+        candidate = np.clip(np.clip(candidate, x_np[idx] - eps, x_np[idx] + eps), 0.0, 1.0)
+        fooled = predict(model, torch.from_numpy(candidate), device=device).argmax(1).numpy() != y_np[idx]
+        x_adv[idx[fooled]] = candidate[fooled]
+        robust[idx[fooled]] = False
+    return x_adv
+
+
+def autoattack_accuracy(model, x: torch.Tensor, y: torch.Tensor, *, eps: float, version: str = "apgd-ce+dlr",
+                        batch_size: int = 128, device="cpu", steps: int = 100) -> dict:
+    """AutoAttack accuracy on ``x``, the number of images and the version's name (with the APGD iterations)."""
+    x_aa = autoattack_examples(model, x, y, eps=eps, version=version, batch_size=batch_size, device=device, steps=steps)
+    if np.abs(x_aa - x.numpy()).max() > eps + 1e-5:
+        raise AssertionError("AutoAttack left the epsilon ball")
+    return {"autoattack": accuracy_on(model, x_aa, y, device), "autoattack_images": len(x),
+            "autoattack_version": AUTOATTACK_VERSIONS[version].replace("100 iterations", f"{steps} iterations")
+            if steps != 100 else AUTOATTACK_VERSIONS[version], "autoattack_steps": steps}
+
+
 def evaluate_model(model, x: torch.Tensor, y: torch.Tensor, *, fgsm_eps: float, pgd_eps: float, pgd_steps: int,
-                   deepfool_size: int, deepfool_steps: int = 50, batch_size: int = 128, device="cpu", name: str = "") -> dict:
-    """Accuracies (fractions) under natural, FGSM, PGD and DeepFool, plus the adversarial images made."""
-    out = {"natural": accuracy_on(model, x, y, device), "images": len(x)}
+                   deepfool_size: int, deepfool_steps: int = 50, batch_size: int = 128, device="cpu", name: str = "",
+                   pgd_check: bool = True, autoattack_size: int = 0, autoattack_version: str = "apgd-ce+dlr",
+                   autoattack_steps: int = 100) -> dict:
+    """Accuracies (fractions) under natural, FGSM, PGD (and PGD with twice the steps), DeepFool and AutoAttack,
+    plus the adversarial images made."""
+    out = {"natural": accuracy_on(model, x, y, device), "images": len(x), "pgd_steps": pgd_steps}
     adv = {}
     for attack, eps in (("fgsm", fgsm_eps), ("pgd", pgd_eps)):
         adv[attack] = adversarial_examples(model, x, y, attack, eps=eps, steps=pgd_steps, batch_size=batch_size, device=device,
                                            desc=f"{name} {attacks.attack_title(attack, eps)}")
         out[attack] = accuracy_on(model, adv[attack], y, device)
+    if pgd_check:
+        doubled = adversarial_examples(model, x, y, "pgd", eps=pgd_eps, steps=2 * pgd_steps, batch_size=batch_size, device=device,
+                                       desc=f"{name} PGD-{2 * pgd_steps} (convergence check)")
+        out["pgd_double"] = accuracy_on(model, doubled, y, device)
+    m = min(autoattack_size, len(x))
+    if m > 0:
+        out.update(autoattack_accuracy(model, x[:m], y[:m], eps=pgd_eps, version=autoattack_version, batch_size=batch_size,
+                                       device=device, steps=autoattack_steps))
+        out["pgd_on_autoattack_images"] = accuracy_on(model, adv["pgd"][:m], y[:m], device)  # the same images: the gap
     n = min(deepfool_size, len(x))
     if n > 0:
         adv["deepfool"] = adversarial_examples(model, x[:n], y[:n], "deepfool", batch_size=batch_size, device=device, deepfool_steps=deepfool_steps,

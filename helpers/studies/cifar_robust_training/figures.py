@@ -63,3 +63,29 @@ def projection_figure(features_by_model: dict[str, np.ndarray], labels: np.ndarr
 def pcl_projection(projection, classes):
     """``projection_figure`` of a ``study.Projection``."""
     return projection_figure(projection.features, projection.labels, classes, projection.scores)
+
+
+def adversarial_training_curves(models, labels: dict[str, str] | None = None):
+    """Per epoch of each adversarially trained model: natural, FGSM and PGD accuracy on the monitor images.
+
+    Catastrophic overfitting of FGSM training shows as the PGD line collapsing while the FGSM line rises.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    use_style()
+    kinds = [k for k, t in models.trained.items() if t.history and "monitor_pgd" in t.history[0]]
+    fig, axes = plt.subplots(1, max(len(kinds), 1), figsize=(4.6 * max(len(kinds), 1), 3.6), squeeze=False, sharey=True)
+    for ax, kind in zip(axes[0], kinds):
+        history = models.trained[kind].history
+        epochs = [e["epoch"] for e in history]
+        for key, label, style in (("monitor_natural", "natural", "-"), ("monitor_fgsm", "FGSM", "--"), ("monitor_pgd", "PGD", ":")):
+            ax.plot(epochs, [e[key] for e in history], style, marker="o", label=label)
+        ax.set(title=(labels or {}).get(kind, kind), xlabel="epoch", ylim=(0, 1))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.title.set_fontsize(10)
+    axes[0][0].set_ylabel(f"accuracy (first {models.trained[kinds[0]].history[0]['monitor_images']} test images)" if kinds else "accuracy")
+    axes[0][-1].legend(fontsize=8)
+    fig.suptitle("Adversarial training, accuracy after each epoch (eps as in the table)")
+    fig.tight_layout()
+    return fig

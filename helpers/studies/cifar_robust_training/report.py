@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+import math
+
+from helpers import metrics as stats
 from helpers.headline import Metric, metric
 from helpers.tables import show_table
 
@@ -22,20 +25,66 @@ def _how(trained: Trained, what: str) -> str:
     return "loaded from cache" if trained.from_cache else what
 
 
+def interval(accuracy: float, n: int) -> stats.Interval:
+    """The 95% Wilson interval of an accuracy measured on ``n`` images."""
+    return stats.wilson_interval(round(accuracy * n), n)
+
+
+def with_ci(accuracy, n: int) -> str:
+    """"71.2% (68.3–73.9)": the accuracy with its 95% Wilson interval on ``n`` images."""
+    if not isinstance(accuracy, float) or math.isnan(accuracy) or n <= 0:
+        return pct(accuracy)
+    ci = interval(accuracy, n)
+    return f"{100 * accuracy:.1f}% ({100 * ci.low:.1f}–{100 * ci.high:.1f})"
+
+
+def _points(a: float, b: float) -> str:
+    return f"{100 * (a - b):+.1f} pt"
+
+
 # ---------------------------------------------------------------------------------------------------
 # Natural model and attacks
 
 
+def training_summary(trained: Trained, epochs: int, images: int) -> str:
+    """Epochs, images, seconds and images per second of a training run (or that it came from the cache)."""
+    if trained.from_cache or not trained.history:
+        return f"loaded from cache ({epochs} epochs on {images} images when it was trained)"
+    seconds = sum(e["seconds"] for e in trained.history)
+    rate = sum(e["images_per_second"] * e["seconds"] for e in trained.history) / seconds
+    return (f"trained {epochs} epochs on {images} images in {seconds:.0f} s ({rate:.0f} images/s on this machine), "
+            f"last-epoch training accuracy {pct(trained.history[-1]['accuracy'])} (augmented images)")
+
+
 def show_natural_training(natural: Trained, data, params: Mapping[str, Any]) -> None:
-    trained = f"trained {params['epochs']} epochs on {len(data.x_train)} images"
-    print(f"MobileNetV3-small, width {params['width']}: {natural.parameter_count:,} parameters; {_how(natural, trained)}")
+    print(f"MobileNetV3-small, width {params['width']}, stem stride {params['stem_stride']}: {natural.parameter_count:,} "
+          f"parameters; {training_summary(natural, params['epochs'], len(data.x_train))}")
+
+
+def convergence_note(e: dict) -> str:
+    """Whether PGD with twice the steps moved the accuracy by less than a point."""
+    if "pgd_double" not in e:
+        return ""
+    moved = abs(e["pgd"] - e["pgd_double"])
+    verdict = "converged (less than a point)" if moved < 0.01 else "not converged: more steps are needed"
+    return (f"PGD-{e['pgd_steps']} leaves {pct(e['pgd'])}, PGD-{2 * e['pgd_steps']} {pct(e['pgd_double'])}: doubling the steps "
+            f"moves it {100 * moved:.1f} points, {verdict}.")
+
+
+def autoattack_note(e: dict) -> str:
+    if "autoattack" not in e:
+        return ""
+    return (f"{e['autoattack_version']} on the first {e['autoattack_images']} images: {with_ci(e['autoattack'], e['autoattack_images'])}, "
+            f"PGD on the same images {pct(e['pgd_on_autoattack_images'])} (gap {_points(e['pgd_on_autoattack_images'], e['autoattack'])}).")
 
 
 def attack_summary(e: dict) -> str:
     ref = REFERENCE_MODELS["natural"]
-    return (f"On {e['images']} test images the naturally trained model is {pct(e['natural'])} accurate (study {pct(ref['natural'])} "
-            f"after 200 epochs), {pct(e['fgsm'])} under FGSM (study {pct(ref['fgsm'])}) and {pct(e['pgd'])} under PGD "
-            f"(study {pct(ref['pgd'])}). DeepFool, run on the first {e.get('deepfool_images', 0)} images, leaves "
+    n = e["images"]
+    return (f"On {n} test images (95% Wilson intervals in brackets) the naturally trained model is {with_ci(e['natural'], n)} accurate "
+            f"(study {pct(ref['natural'])} after 200 epochs), {with_ci(e['fgsm'], n)} under FGSM (study {pct(ref['fgsm'])}) and "
+            f"{with_ci(e['pgd'], n)} under PGD (study {pct(ref['pgd'])}). {convergence_note(e)} {autoattack_note(e)} "
+            f"DeepFool, run on the first {e.get('deepfool_images', 0)} images, leaves "
             f"{pct(e.get('deepfool', float('nan')))}; the median L-infinity size of its perturbations is "
             f"{e.get('deepfool_median_linf', float('nan')):.4f} ({255 * e.get('deepfool_median_linf', float('nan')):.1f}/255).")
 
@@ -55,24 +104,89 @@ def show_cost(cost: dict, params: Mapping[str, Any]) -> None:
 
 
 def adversarial_table(models: Models, params: Mapping[str, Any]):
-    """Rows and header: each model's natural, FGSM, PGD and DeepFool accuracy beside the study's numbers."""
+    """Rows and header: each model's natural, FGSM, PGD (and doubled-step PGD), AutoAttack and DeepFool accuracy,
+    with 95% intervals, the PGD-minus-AutoAttack gap, and the study's numbers."""
     rows = []
     for kind, e in models.evals.items():
         ref = REFERENCE_MODELS.get(kind, {})
-        rows.append([MODEL_LABELS[kind], e["natural"], e["fgsm"], e["pgd"], e["deepfool"], ref.get("natural", MISSING),
-                     ref.get("fgsm", MISSING), ref.get("pgd", MISSING)])
-    deepfool_n = models.evals["natural"].get("deepfool_images")
-    return rows, ["model", "natural", "FGSM", f"PGD-{params['eval_pgd_steps']}", f"DeepFool (first {deepfool_n})",
-                  "study natural", "study FGSM", "study PGD"]
+        n, m = e["images"], e.get("autoattack_images", 0)
+        aa = [with_ci(e["autoattack"], m), _points(e["pgd_on_autoattack_images"], e["autoattack"])] if m else [MISSING, MISSING]
+        rows.append([MODEL_LABELS[kind], with_ci(e["natural"], n), with_ci(e["fgsm"], n), with_ci(e["pgd"], n),
+                     pct(e.get("pgd_double", MISSING)), *aa, pct(e.get("deepfool", MISSING)), ref.get("natural", MISSING),
+                     ref.get("fgsm", MISSING), ref.get("pgd", ref.get("attacked", MISSING))])
+    first = models.evals["natural"]
+    k = params["eval_pgd_steps"]
+    return rows, ["model", f"natural ({first['images']} images)", "FGSM", f"PGD-{k}", f"PGD-{2 * k}",
+                  f"AutoAttack (first {first.get('autoattack_images', 0)})", "PGD minus AutoAttack (same images)",
+                  f"DeepFool (first {first.get('deepfool_images', 0)})", "study natural", "study FGSM", "study PGD"]
+
+
+def autoattack_summary(evals: dict) -> str:
+    """How far PGD overstates robustness: the PGD-minus-AutoAttack gap on the same images, largest first."""
+    gaps = {k: e["pgd_on_autoattack_images"] - e["autoattack"] for k, e in evals.items() if "autoattack" in e}
+    if not gaps:
+        return "AutoAttack did not run."
+    worst = max(gaps, key=gaps.get)
+    converged = [k for k, e in evals.items() if "pgd_double" in e and abs(e["pgd"] - e["pgd_double"]) < 0.01]
+    text = (f"On the same images AutoAttack leaves up to {100 * gaps[worst]:.1f} points less than PGD ({MODEL_LABELS[worst]}: "
+            f"PGD {pct(evals[worst]['pgd_on_autoattack_images'])}, AutoAttack {pct(evals[worst]['autoattack'])}); ")
+    if gaps[worst] > 0.02 and worst in converged:
+        text += ("since more PGD steps do not close that gap, the weak point is the cross-entropy loss PGD climbs (it flattens "
+                 "where the softmax saturates, which label smoothing makes more likely), which AutoAttack's DLR loss avoids; ")
+    text += (f"doubling the PGD steps moved the accuracy by less than a point for {len(converged)} of {len(evals)} models "
+             f"(columns PGD-k and PGD-2k).")
+    return text
+
+
+def autoattack_version(models: Models) -> str:
+    versions = sorted({e["autoattack_version"] for e in models.evals.values() if "autoattack_version" in e})
+    return "; ".join(versions) if versions else "AutoAttack did not run (autoattack_size 0)"
 
 
 def show_adversarial(models: Models, cost: dict, params: Mapping[str, Any]) -> None:
     """Where each adversarially trained model came from, the table of all models so far, and what it shows."""
+    start = "fine-tuned from the natural model" if params["finetune"] else "trained from scratch"
     for kind, trained in models.trained.items():
         if kind != "natural":
-            print(f"{MODEL_LABELS[kind]}: {_how(trained, 'trained ' + str(params['adv_epochs']) + ' epochs')}")
+            print(f"{MODEL_LABELS[kind]} ({start}): {training_summary(trained, params['adv_epochs'], params['train_size'])}")
     show_table(*adversarial_table(models, params))
+    print(f"AutoAttack version: {autoattack_version(models)}.")
+    print(autoattack_summary(models.evals))
     print(adversarial_summary(models.evals, cost, history_ratio(models), params))
+    print(overfitting_summary(models))
+
+
+def overfitting(history: list[dict], gap: float = 0.15) -> dict | None:
+    """Catastrophic overfitting in a history with per-epoch monitor accuracies: at the last epoch FGSM accuracy
+    exceeds PGD accuracy by at least ``gap`` (FGSM no longer finds the adversarials PGD finds), PGD accuracy is
+    below its best epoch's and FGSM accuracy above that epoch's. None if it did not happen."""
+    if not history or "monitor_pgd" not in history[0]:
+        return None
+    best = max(history, key=lambda e: e["monitor_pgd"])
+    last = history[-1]
+    if (last["monitor_fgsm"] - last["monitor_pgd"] >= gap and last["monitor_pgd"] < best["monitor_pgd"]
+            and last["monitor_fgsm"] > best["monitor_fgsm"]):
+        return {"best_epoch": best["epoch"], "best_pgd": best["monitor_pgd"], "last_pgd": last["monitor_pgd"],
+                "best_fgsm": best["monitor_fgsm"], "last_fgsm": last["monitor_fgsm"]}
+    return None
+
+
+def overfitting_summary(models: Models) -> str:
+    texts = []
+    for kind, trained in models.trained.items():
+        found = overfitting(trained.history)
+        if found:
+            texts.append(f"{MODEL_LABELS[kind]} overfits catastrophically: PGD accuracy on the monitor images falls from "
+                         f"{pct(found['best_pgd'])} (epoch {found['best_epoch']}) to {pct(found['last_pgd'])} while FGSM accuracy "
+                         f"rises from {pct(found['best_fgsm'])} to {pct(found['last_fgsm'])}: the model has learned to defeat the "
+                         f"single FGSM step, not the attack (see the curves below).")
+    monitored = [k for k, t in models.trained.items() if t.history and "monitor_pgd" in t.history[0]]
+    if not monitored:
+        return "The per-epoch curves are not available (models loaded from an older cache entry)."
+    if not texts:
+        return (f"No catastrophic overfitting in this run: for none of {', '.join(MODEL_LABELS[k] for k in monitored)} does "
+                f"the per-epoch PGD accuracy collapse while FGSM accuracy rises (the figure below shows the curves).")
+    return " ".join(texts)
 
 
 def adversarial_summary(evals: dict, cost: dict, hist_ratio: float | None, params: Mapping[str, Any]) -> str:
@@ -94,11 +208,29 @@ def adversarial_summary(evals: dict, cost: dict, hist_ratio: float | None, param
 # Denoiser
 
 
-def show_denoiser_training(autoencoder: Trained) -> None:
-    how = "loaded from cache" if autoencoder.from_cache else "trained"
+def show_denoiser_training(autoencoder: Trained, quality: dict | None = None, params: Mapping[str, Any] | None = None) -> None:
+    how = "loaded from cache" if autoencoder.from_cache or not autoencoder.history else "trained"
+    if how == "trained" and params is not None:
+        how += (f" {params['denoiser_epochs']} epochs on {params['train_size']} noisy images in "
+                f"{sum(e['seconds'] for e in autoencoder.history):.0f} s")
     mse = (f"; reconstruction MSE on noisy training images: {autoencoder.history[-1]['loss']:.4f}"
            if autoencoder.history else "")
-    print(f"denoiser {how}{mse}")
+    print(f"denoiser ({autoencoder.parameter_count:,} parameters) {how}{mse}")
+    if quality is not None:
+        show_table(*quality_table(quality), percent=False)
+        print(quality_summary(quality))
+
+
+def quality_table(quality: dict):
+    rows = [["noisy input", f"{quality['noisy']:.2f}"], ["clean image through one autoencoder", f"{quality['clean_through']:.2f}"]]
+    rows += [[f"noisy input through {k} autoencoder{'s' if k > 1 else ''}", f"{v:.2f}"] for k, v in quality["denoised"].items()]
+    return rows, ["images (first " + str(quality["images"]) + " test images)", "PSNR against the clean image (dB)"]
+
+
+def quality_summary(quality: dict) -> str:
+    one = quality["denoised"].get(1, float("nan"))
+    return (f"One pass lifts the noisy input from {quality['noisy']:.1f} dB to {one:.1f} dB PSNR; a clean image passed through "
+            f"comes back at {quality['clean_through']:.1f} dB (higher is closer to the original).")
 
 
 def denoiser_table(rows: list[dict]):
@@ -147,11 +279,17 @@ def show_pcl_training(pcl: Trained, params: Mapping[str, Any]) -> None:
 def pcl_summary(evals: dict, scores: dict) -> str:
     nat, p = evals["natural"], evals["pcl"]
     ref = REFERENCE_MODELS["pcl"]
+    n = p["images"]
     sep = "more" if scores["PCL"] > scores["natural"] else "not more"
-    return (f"After the PCL phase the model is {pct(p['natural'])} accurate naturally, {pct(p['fgsm'])} under FGSM and "
-            f"{pct(p['pgd'])} under PGD (natural model: {pct(nat['natural'])} / {pct(nat['fgsm'])} / {pct(nat['pgd'])}; study "
-            f"{pct(ref['natural'])} natural, {pct(ref['attacked'])} attacked). Its hidden features are {sep} clustered by class "
-            f"(silhouette {scores['PCL']:.3f} vs {scores['natural']:.3f}).")
+    aa = (f" and {with_ci(p['autoattack'], p['autoattack_images'])} under AutoAttack (first {p['autoattack_images']} images)"
+          if "autoattack" in p else "")
+    return (f"After the PCL phase the model is {with_ci(p['natural'], n)} accurate naturally, {with_ci(p['fgsm'], n)} under FGSM, "
+            f"{with_ci(p['pgd'], n)} under PGD{aa} (natural model: {pct(nat['natural'])} / {pct(nat['fgsm'])} / {pct(nat['pgd'])}; "
+            f"study {pct(ref['natural'])} natural, {pct(ref['attacked'])} attacked). Its hidden features are {sep} clustered by "
+            f"class (silhouette {scores['PCL']:.3f} after vs {scores['natural']:.3f} before). Whatever the separation, PCL "
+            f"without adversarial examples is not a defense against a white-box attacker: RobustBench's AutoAttack evaluation of the "
+            f"original method leaves about 0.3% (Croce et al. 2021), and the study's 41.13% 'attacked' most likely comes from a "
+            f"weaker, unnamed attack.")
 
 
 def show_pcl(models: Models, projection: Projection) -> None:
@@ -168,6 +306,7 @@ def final_rows(evals: dict, denoiser_rows: list[dict], params: Mapping[str, Any]
     for key, e in evals.items():
         ref = REFERENCE_MODELS.get(key, {})
         rows.append({"name": MODEL_LABELS[key], "natural": e["natural"], "fgsm": e["fgsm"], "pgd": e["pgd"],
+                     "autoattack": e.get("autoattack", MISSING),
                      "deepfool": e.get("deepfool", MISSING), "adaptive": "white-box",
                      "study natural": ref.get("natural", MISSING), "study FGSM": ref.get("fgsm", MISSING),
                      "study PGD": ref.get("pgd", ref.get("attacked", MISSING))})
@@ -176,28 +315,33 @@ def final_rows(evals: dict, denoiser_rows: list[dict], params: Mapping[str, Any]
             continue
         ref = REFERENCE_DENOISER.get((r["layers"], r["noise"]), (MISSING, MISSING))
         rows.append({"name": f"noise + {r['layers']} autoencoder(s) + natural model", "natural": r["natural"], "fgsm": r["fgsm"],
-                     "pgd": r["pgd"], "deepfool": r.get("deepfool", MISSING), "adaptive": r["adaptive"],
+                     "pgd": r["pgd"], "autoattack": MISSING, "deepfool": r.get("deepfool", MISSING), "adaptive": r["adaptive"],
                      "study natural": ref[0], "study FGSM": ref[1], "study PGD": MISSING})
     return rows
 
 
-FINAL_COLUMNS = ["name", "natural", "fgsm", "pgd", "deepfool", "adaptive", "study natural", "study FGSM", "study PGD"]
+FINAL_COLUMNS = ["name", "natural", "fgsm", "pgd", "autoattack", "deepfool", "adaptive", "study natural", "study FGSM", "study PGD"]
 
 
-def final_table(rows: list[dict], params: Mapping[str, Any], deepfool_n: int, adaptive_n: int):
+def final_table(rows: list[dict], params: Mapping[str, Any], deepfool_n: int, adaptive_n: int, autoattack_n: int | None = None):
+    autoattack_n = params.get("autoattack_size", 0) if autoattack_n is None else autoattack_n
     header = ["model / defense", "natural", f"FGSM eps={params['epsilon']:.4f}", f"PGD-{params['eval_pgd_steps']}",
-              f"DeepFool (first {deepfool_n})", f"adaptive EOT-PGD (first {adaptive_n})", "study natural", "study FGSM",
-              "study PGD (PCL: 'attacked')"]
+              f"AutoAttack (first {autoattack_n})", f"DeepFool (first {deepfool_n})", f"adaptive EOT-PGD (first {adaptive_n})",
+              "study natural", "study FGSM", "study PGD (PCL: 'attacked')"]
     return [[r[c] for c in FINAL_COLUMNS] for r in rows], header
 
 
 def show_final(models: Models, denoiser_rows: list[dict], data, params: Mapping[str, Any]) -> None:
     """Every model and defense in one table, then the scale of this run."""
     rows = final_rows(models.evals, denoiser_rows, params)
-    show_table(*final_table(rows, params, models.evals["natural"].get("deepfool_images", 0), params["adaptive_size"]))
-    print(f"preset {params['preset']!r}: {len(data.x_train)} training images, width {params['width']}, natural {params['epochs']} "
-          f"epochs, adversarial {params['adv_epochs']} epochs, PCL {params['epochs']}+{params['pcl_epochs']} epochs; "
-          f"{len(data.x_test)} test images ({data.name}).")
+    show_table(*final_table(rows, params, models.evals["natural"].get("deepfool_images", 0), params["adaptive_size"],
+                            models.evals["natural"].get("autoattack_images", 0)))
+    start = "fine-tuned from the natural model" if params["finetune"] else "from scratch"
+    print(f"preset {params['preset']!r}: {len(data.x_train)} training images, width {params['width']}, stem stride "
+          f"{params['stem_stride']}, natural {params['epochs']} epochs, adversarial {params['adv_epochs']} epochs ({start}), "
+          f"PCL {params['epochs']}+{params['pcl_epochs']} epochs; {len(data.x_test)} test images ({data.name}); "
+          f"{autoattack_version(models)}. With {len(data.x_test)} images a 95% interval is about "
+          f"±{100 * interval(0.5, len(data.x_test)).half_width:.1f} points at 50%.")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -231,14 +375,17 @@ def headline(models: Models, denoiser_rows: list[dict], cost: dict, params: Mapp
                reference=REFERENCE, images=pcl["images"], epochs=params["epochs"] + params["pcl_epochs"]),
         metric("pcl_pgd_accuracy", "prototype conformity loss, PGD accuracy", pcl["pgd"], unit="%", reference=REFERENCE,
                steps=steps, **on),
-        metric("pgd_step_cost_ratio", "PGD-k training step over a natural step", round(cost["ratio"], 3), unit="x",
-               reference=REFERENCE, train_steps=params["train_pgd_steps"], expected=cost["expected"]),
+        metric("pgd_at_autoattack_accuracy", "PGD adversarial training, AutoAttack accuracy", pgd_at.get("autoattack", float("nan")),
+               unit="%", reference=REFERENCE, images=pgd_at.get("autoattack_images", 0),
+               version=pgd_at.get("autoattack_version", "none"), eps=eps),
     ]
 
 
-def extra(models: Models, cost: dict, denoiser_rows: list[dict], curves: dict, projection: Projection) -> dict:
+def extra(models: Models, cost: dict, denoiser_rows: list[dict], curves: dict, projection: Projection,
+          quality: dict | None = None) -> dict:
     """What ``metrics.json`` keeps beside the headline: every measured number of the run."""
     return {"cost": cost, "history_ratio": history_ratio(models), "denoiser": denoiser_rows, "curves": curves,
+            "histories": {k: t.history for k, t in models.trained.items()}, "denoiser_psnr": quality,
             "silhouette": projection.scores,
             "evaluations": {k: {c: v for c, v in e.items() if c != "adversarials"} for k, e in models.evals.items()},
             "from_cache": {k: t.from_cache for k, t in models.trained.items()}}

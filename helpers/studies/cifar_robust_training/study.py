@@ -37,7 +37,7 @@ MODEL_LABELS = {
 ADVERSARIAL_KINDS = ("pgd_at", "fgsm_at", "regularized")
 
 #: Learning rate of the denoising autoencoder (not a parameter of the notebook).
-DENOISER_LEARNING_RATE = 0.001
+DENOISER_LEARNING_RATE = 0.002
 
 
 @dataclass
@@ -74,17 +74,51 @@ def load_data(params: Mapping[str, Any]):
     return load_cifar10(params["train_size"], params["test_size"], seed=params["seed"])
 
 
+def fetch_data(params: Mapping[str, Any]) -> None:
+    """Download CIFAR-10 into the data root when no copy is there (``advlab fetch``)."""
+    load_data(params)
+
+
 def pgd_step_size(params: Mapping[str, Any]) -> float:
     return 2.5 * params["epsilon"] / params["train_pgd_steps"]
 
 
 def new_model(params: Mapping[str, Any]) -> CifarMobileNetV3:
     torch.manual_seed(params["seed"])
-    return CifarMobileNetV3(width=params["width"])
+    return CifarMobileNetV3(width=params["width"], first_stride=params["stem_stride"])
 
 
 def _train_parts(params: Mapping[str, Any], **extra) -> dict:
-    return {"width": params["width"], "first_stride": 1, **extra}
+    return {"width": params["width"], "first_stride": params["stem_stride"], **extra}
+
+
+def natural_parts(params: Mapping[str, Any]) -> dict:
+    """Everything that determines the natural model besides the data (its cache key; also the start of fine-tuning)."""
+    return _train_parts(params, loss="ce", epochs=params["epochs"], batch_size=params["batch_size"],
+                        learning_rate=params["learning_rate"], label_smoothing=params["label_smoothing"], seed=params["seed"])
+
+
+def monitor(data, params: Mapping[str, Any], device) -> Callable:
+    """``epoch_callback`` that measures natural, FGSM and PGD accuracy on the first ``monitor_size`` test images
+    after every epoch (PyTorch-native attacks, ``eval_pgd_steps`` steps with random start): the curves that show
+    catastrophic overfitting of FGSM training (PGD accuracy collapsing while FGSM accuracy rises)."""
+    n = min(params["monitor_size"], len(data.x_test))
+    x, y = data.x_test[:n].to(device), data.y_test[:n].to(device)
+    eps, steps = params["epsilon"], params["eval_pgd_steps"]
+    generator = torch.Generator().manual_seed(params["seed"])
+
+    def accuracy(model, images):
+        with torch.no_grad():
+            return float((model(images).argmax(1) == y).float().mean())
+
+    def callback(model, _record):
+        model.eval()
+        fgsm = at.fgsm(model, x, y, eps=eps)
+        pgd = at.pgd(model, x, y, eps=eps, steps=steps, generator=generator)
+        return {"monitor_natural": accuracy(model, x), "monitor_fgsm": accuracy(model, fgsm), "monitor_pgd": accuracy(model, pgd),
+                "monitor_images": n}
+
+    return callback
 
 
 def training_loss(kind: str, params: Mapping[str, Any]):
@@ -105,21 +139,30 @@ def train_natural(data, params: Mapping[str, Any], device) -> Trained:
     model, history, cached = train_cached(
         "natural", new_model(params), data, parts=_train_parts(params, loss="ce"), epochs=params["epochs"],
         batch_size=params["batch_size"], learning_rate=params["learning_rate"], seed=params["seed"],
-        device=device, desc="natural training")
+        device=device, desc="natural training", label_smoothing=params["label_smoothing"])
     return Trained("natural", model, history, cached)
 
 
-def train_adversarial(kind: str, data, params: Mapping[str, Any], device) -> Trained:
-    """One adversarially trained model from scratch: ``kind`` is "pgd_at", "fgsm_at" or "regularized"."""
+def train_adversarial(kind: str, data, params: Mapping[str, Any], device, natural: Trained | None = None) -> Trained:
+    """One adversarially trained model: ``kind`` is "pgd_at", "fgsm_at" or "regularized".
+
+    With ``finetune`` it starts from the natural model's weights (``natural``), else from scratch. Its history
+    carries the per-epoch natural / FGSM / PGD accuracy on the first ``monitor_size`` test images.
+    """
     parts = _train_parts(params, loss=kind, epsilon=params["epsilon"])
     if kind in ("pgd_at", "regularized"):
         parts.update(steps=params["train_pgd_steps"])
     if kind == "regularized":
         parts.update(alpha=params["alpha"], attack=params["regularized_attack"])
+    init = natural.model if params["finetune"] and natural is not None else None
+    if init is not None:
+        parts["init"] = natural_parts(params)
+    parts.update(monitor=[params["monitor_size"], params["eval_pgd_steps"]])
     model, history, cached = train_cached(
         kind, new_model(params), data, parts=parts, epochs=params["adv_epochs"], batch_size=params["batch_size"],
-        learning_rate=params["learning_rate"], seed=params["seed"], device=device,
-        loss_fn=training_loss(kind, params), desc=MODEL_LABELS[kind])
+        learning_rate=params["adv_learning_rate"], seed=params["seed"], device=device,
+        loss_fn=training_loss(kind, params), desc=MODEL_LABELS[kind], init_from=init,
+        epoch_callback=monitor(data, params, device))
     return Trained(kind, model, history, cached)
 
 
@@ -131,8 +174,8 @@ def train_pcl(natural_model, data, params: Mapping[str, Any], device) -> Trained
     for branch in model.branches.values():
         branch.reset_parameters()
     model.to(device).init_centroids(data.x_train[:2000], data.y_train[:2000])
-    parts = _train_parts(params, loss="pcl", phase1_epochs=params["epochs"], weight=params["pcl_weight"], dim=params["pcl_dim"],
-                         cap=params["pcl_cap"], natural_learning_rate=params["learning_rate"])
+    parts = _train_parts(params, loss="pcl", init=natural_parts(params), weight=params["pcl_weight"], dim=params["pcl_dim"],
+                         cap=params["pcl_cap"])
     model, history, cached = train_cached(
         "pcl", model, data, parts=parts, epochs=params["pcl_epochs"], batch_size=params["batch_size"],
         learning_rate=params["pcl_learning_rate"], seed=params["seed"] + 1, device=device,
@@ -144,8 +187,14 @@ def train_denoiser(data, params: Mapping[str, Any], device) -> Trained:
     """The denoising autoencoder, trained on ``x + N(0, denoiser_sigma^2) -> x`` (or loaded from the cache)."""
     model, history, cached = dae.train_denoiser(
         data, sigma=params["denoiser_sigma"], epochs=params["denoiser_epochs"], batch_size=params["batch_size"],
-        learning_rate=DENOISER_LEARNING_RATE, seed=params["seed"], device=device)
+        learning_rate=DENOISER_LEARNING_RATE, seed=params["seed"], device=device, channels=params["denoiser_channels"])
     return Trained("denoiser", model, history, cached)
+
+
+def denoiser_quality(autoencoder: Trained, data, params: Mapping[str, Any], device) -> dict:
+    """Reconstruction PSNR on the test images (noisy input, after 1..``denoiser_layers`` passes, clean images passed through)."""
+    return dae.reconstruction_quality(autoencoder.model, data.x_test, sigma=params["denoiser_sigma"],
+                                      layers=params["denoiser_layers"], seed=params["seed"], device=device)
 
 
 def measure_cost(data, params: Mapping[str, Any], device) -> dict:
@@ -170,8 +219,9 @@ def evaluate(name: str, model, data, params: Mapping[str, Any], device) -> dict:
     """Natural, FGSM, PGD and DeepFool accuracy (fractions) of ``model``, with the adversarial images made."""
     return evaluate_model(model, data.x_test, data.y_test, fgsm_eps=params["epsilon"], pgd_eps=params["epsilon"],
                           pgd_steps=params["eval_pgd_steps"], deepfool_size=params["deepfool_size"],
-                          deepfool_steps=params["deepfool_steps"],
-                          batch_size=params["batch_size"], device=device, name=name)
+                          deepfool_steps=params["deepfool_steps"], batch_size=params["batch_size"], device=device, name=name,
+                          autoattack_size=params["autoattack_size"], autoattack_version=params["autoattack_version"],
+                          autoattack_steps=params["autoattack_steps"])
 
 
 StageFactory = Callable[[str], ContextManager[None]]
@@ -188,7 +238,7 @@ def train_adversarial_models(natural: Trained, natural_eval: dict, data, params:
     models.add(natural, natural_eval)
     for kind in ADVERSARIAL_KINDS:
         with stage(f"train {kind}"):
-            trained = train_adversarial(kind, data, params, device)
+            trained = train_adversarial(kind, data, params, device, natural)
         with stage(f"evaluate {kind}"):
             evaluation = evaluate(kind, trained.model, data, params, device)
         models.add(trained, evaluation)
