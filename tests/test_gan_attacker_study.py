@@ -123,7 +123,7 @@ def test_headline_at_the_smoke_preset_has_the_same_keys():
 
 
 def test_final_table_puts_the_learned_attacker_between_its_ceilings():
-    p = _params()
+    p = {**_params(), "alternating_intensities": [0.08, 0.16]}
     consecutive, alternating, ceilings, *_ = _results(p["intensities"], p["modes"], p["alternating_intensities"])
     rows = report.final_rows({"consecutive": consecutive, "alternating": alternating}, ceilings)
     assert [(r[0], r[1]) for r in rows] == [("0.04", "consecutive"), ("0.08", "consecutive"), ("0.08", "alternating"),
