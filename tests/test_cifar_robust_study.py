@@ -128,3 +128,19 @@ def test_catastrophic_overfitting_is_found_only_when_pgd_collapses_while_fgsm_ri
     steady = [{"epoch": e, "monitor_pgd": 0.3 + 0.01 * e, "monitor_fgsm": 0.4} for e in (1, 2, 3)]
     assert report.overfitting(steady) is None
     assert report.overfitting([{"epoch": 1, "loss": 1.0}]) is None
+
+
+def test_overfitting_prose_tells_a_collapse_from_masking_without_robustness():
+    from torch import nn
+
+    def trained(history):
+        return study.Trained("regularized", nn.Linear(1, 1), history, False)
+
+    collapse = [{"epoch": e, "monitor_pgd": p, "monitor_fgsm": f} for e, p, f in ((1, 0.30, 0.35), (2, 0.32, 0.38), (3, 0.05, 0.70))]
+    masking = [{"epoch": e, "monitor_pgd": p, "monitor_fgsm": f} for e, p, f in ((1, 0.055, 0.25), (2, 0.05, 0.40))]
+    models = study.Models()
+    models.trained["regularized"] = trained(collapse)
+    assert "overfits catastrophically: PGD accuracy on the monitor images falls from 32.0%" in report.overfitting_summary(models)
+    models.trained["regularized"] = trained(masking)
+    text = report.overfitting_summary(models)
+    assert "without gaining robustness" in text and "catastrophically" not in text
