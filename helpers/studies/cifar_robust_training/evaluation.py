@@ -7,7 +7,8 @@ runs until the label flips or ``max_iter``) is slow on a CPU, so it runs on the 
 images only, and its row says how many. For DeepFool we also report the median L-infinity size of the
 perturbations it needed: a robust model needs larger ones.
 
-**AutoAttack** (Croce & Hein 2020) through ART's ``AutoAttack``, on the first ``autoattack_size`` images,
+**AutoAttack** (Croce & Hein 2020) through ART's ``AutoAttack`` (which needs the ``multiprocess`` package even
+without a worker pool), on the first ``autoattack_size`` images,
 in one of two versions (``AUTOATTACK_VERSIONS``): the pair of untargeted APGD attacks (cross-entropy and
 difference-of-logits-ratio losses, 100 iterations, one restart each) that a CPU budget allows, or ART's
 standard list (both APGD losses with 5 restarts, DeepFool and the Square attack with 5,000 queries). An
@@ -67,26 +68,16 @@ def autoattack_list(classifier, *, eps: float, version: str, batch_size: int = 1
 
 def autoattack_examples(model, x: torch.Tensor, y: torch.Tensor, *, eps: float, version: str = "apgd-ce+dlr",
                         batch_size: int = 128, device="cpu", steps: int = 100) -> np.ndarray:
-    """AutoAttack's adversarial copies of ``x``: each attack of the list runs on the images still classified right,
-    and an image keeps the first adversarial (inside the budget) that fools the model; per image, the worst case.
+    """AutoAttack's adversarial copies of ``x`` through ART's ``AutoAttack`` (untargeted, no worker pool): each
+    attack of the list runs on the images still classified right, and an image keeps the first adversarial
+    inside the budget that fools the model; per image, the worst case."""
+    from art.attacks.evasion import AutoAttack
 
-    This is what ``art.attacks.evasion.AutoAttack.generate`` does (without its ``multiprocess`` dependency), and
-    DeepFool's unbounded examples are projected onto the budget before they count.
-    """
     classifier = art_classifier(model, device)
-    x_np, y_np = x.numpy().astype(np.float32), y.numpy()
-    x_adv = x_np.copy()
-    robust = predict(model, x, device=device).argmax(1).numpy() == y_np
-    for attack in autoattack_list(classifier, eps=eps, version=version, batch_size=batch_size, steps=steps):
-        if not robust.any():
-            break
-        idx = np.flatnonzero(robust)
-        candidate = attack.generate(x_np[idx], y=y_np[idx]).astype(np.float32)
-        candidate = np.clip(np.clip(candidate, x_np[idx] - eps, x_np[idx] + eps), 0.0, 1.0)
-        fooled = predict(model, torch.from_numpy(candidate), device=device).argmax(1).numpy() != y_np[idx]
-        x_adv[idx[fooled]] = candidate[fooled]
-        robust[idx[fooled]] = False
-    return x_adv
+    attack = AutoAttack(classifier, norm=np.inf, eps=eps, eps_step=2 * eps, batch_size=batch_size, targeted=False,
+                        attacks=autoattack_list(classifier, eps=eps, version=version, batch_size=batch_size, steps=steps),
+                        parallel_pool_size=0)
+    return attack.generate(x.numpy().astype(np.float32), y=y.numpy()).astype(np.float32)
 
 
 def autoattack_accuracy(model, x: torch.Tensor, y: torch.Tensor, *, eps: float, version: str = "apgd-ce+dlr",
