@@ -5,8 +5,9 @@ standard fast-CIFAR recipe instead (a deviation from the study, named in the not
 
 - SGD with Nesterov momentum 0.9 and weight decay, under a **one-cycle** learning-rate schedule (linear
   warm-up from ``max_lr / 10`` to ``max_lr`` over the first quarter of the steps, then linear decay to
-  ``max_lr / 1000``; the shape of ``OneCycleLR(anneal_strategy="linear")``, written as a ``LambdaLR`` so it
-  also works for runs of a handful of steps), stepped every batch;
+  ``max_lr / 1000``; the shape of ``OneCycleLR(anneal_strategy="linear")``, written as a ``LambdaLR`` because
+  ``OneCycleLR`` divides by zero when the warm-up is shorter than one step, as in the smoke preset's runs of
+  a handful of steps), stepped every batch;
 - **random crop** (zero padding of 4 pixels) and **horizontal flip**, drawn per image but applied to the
   whole batch at once on tensors (no per-image Python), seeded;
 - **label smoothing** 0.1 on the cross-entropy of natural training;
