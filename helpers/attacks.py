@@ -2,10 +2,10 @@
 
 ``as_art_classifier`` wraps a PyTorch module or a Keras model as ART's PyTorchClassifier or
 TensorFlowV2Classifier. ``make_attack`` builds an ART evasion attack from a short name with sane
-defaults, and ``generate`` runs it in batches with one progress bar. For PGD, ART's
-``ProjectedGradientDescent`` dispatches to its framework-native implementation
-(``ProjectedGradientDescentPyTorch`` / ``...TensorFlowV2``) for these classifiers, which keeps the
-iterations on the framework's device instead of round-tripping through NumPy.
+defaults, and ``generate`` runs it in batches with one progress bar. PGD keeps the iterations on the framework's
+device: for a PyTorch classifier it is ``helpers.torch_pgd.TorchNativePGD`` (ART's
+``ProjectedGradientDescentPyTorch`` with a leaner loop for the plain L-infinity case), for a Keras model
+ART's ``ProjectedGradientDescent``, which dispatches to ``ProjectedGradientDescentTensorFlowV2``.
 """
 from __future__ import annotations
 
@@ -86,8 +86,7 @@ def _input_gradient_classifier_class():
     interface, and falls back to ART's method where ART does more (RNNs, AMP, non-framework preprocessing).
     Measured with ``make bench`` (PGD-40, quickstart CNN, 512 MNIST images, batch 128, CPU, one thread): ART's
     method ran at 0.74x torchattacks' images per second, the input-only gradient at 0.92x (0.86x for PGD-10 on
-    the CIFAR MobileNetV3). Most of the rest is ART's PGD ``generate`` computing its success rate (two more
-    forward passes over every image) for a log line.
+    the CIFAR MobileNetV3). The rest was ART's PGD loop around the gradient: see ``helpers/torch_pgd.py``.
     """
     global _INPUT_GRADIENT_CLASS
     if _INPUT_GRADIENT_CLASS is not None:
@@ -155,9 +154,14 @@ def _bim(classifier, eps, batch_size, max_iter=10, eps_step=None, **kwargs):
 def _pgd(classifier, eps, batch_size, max_iter=10, eps_step=None, num_random_init=1, **kwargs):
     from art.attacks.evasion import ProjectedGradientDescent
 
+    from .torch_pgd import is_torch_native_case, torch_native_pgd_class
+
     # Madry et al.'s recipe: a random start and a step of 2.5 * eps / iterations.
     eps_step = eps_step if eps_step is not None else 2.5 * eps / max_iter
-    return ProjectedGradientDescent(
+    # For a PyTorch classifier ART would pick ProjectedGradientDescentPyTorch; ours is that class with a
+    # leaner loop for the plain case (helpers/torch_pgd.py says why, with the benchmark).
+    attack_class = torch_native_pgd_class() if is_torch_native_case(classifier) else ProjectedGradientDescent
+    return attack_class(
         classifier, eps=eps, eps_step=eps_step, max_iter=max_iter, num_random_init=num_random_init,
         batch_size=batch_size, verbose=False, **kwargs,
     )

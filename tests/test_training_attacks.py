@@ -56,6 +56,47 @@ def test_budgeted_attacks_lower_accuracy_within_budget(trained, name):
 
 
 @needs_mnist
+def test_torch_native_pgd_matches_arts_pytorch_pgd(trained):
+    """helpers' PGD (ART's class, a leaner loop) is as strong as ART's own PyTorch PGD, in the same ball."""
+    from art.attacks.evasion import ProjectedGradientDescentPyTorch
+
+    model, data, _ = trained
+    classifier = attacks.as_art_classifier(model, input_shape=(1, 28, 28), nb_classes=10)
+    x, y = data.x_test[:200].numpy(), data.y_test[:200].numpy()
+    ours = attacks.make_attack("pgd", classifier, eps=0.1, max_iter=20, batch_size=64)
+    assert isinstance(ours, ProjectedGradientDescentPyTorch) and type(ours) is not ProjectedGradientDescentPyTorch
+    theirs = ProjectedGradientDescentPyTorch(classifier, eps=0.1, eps_step=ours.eps_step, max_iter=20, num_random_init=1,
+                                             batch_size=64, verbose=False)
+    clean = metrics.accuracy(classifier.predict(x), y)
+    ours_adv, theirs_adv = attacks.generate(ours, x, y), attacks.generate(theirs, x, y)
+    assert np.abs(ours_adv - x).max() <= 0.1 + 1e-6 and 0 <= ours_adv.min() and ours_adv.max() <= 1
+    ours_acc, theirs_acc = metrics.accuracy(classifier.predict(ours_adv), y), metrics.accuracy(classifier.predict(theirs_adv), y)
+    assert ours_acc < clean - 0.2
+    assert abs(ours_acc - theirs_acc) <= 0.04  # random starts differ; 200 images
+    targeted = attacks.make_attack("pgd", classifier, eps=0.25, max_iter=20, batch_size=64, targeted=True)
+    goal = (y + 1) % 10
+    hit = classifier.predict(targeted.generate(x, y=goal)).argmax(1) == goal
+    assert hit.mean() > 0.5
+
+
+def test_torch_native_pgd_hands_other_cases_to_art(monkeypatch):
+    """A mask (or L2, several restarts, momentum) goes to ART's own generate, unchanged."""
+    from art.attacks.evasion import ProjectedGradientDescentPyTorch
+
+    torch.manual_seed(0)
+    classifier = attacks.as_art_classifier(SmallCNN(classes=3, width=4, image_size=8), input_shape=(1, 8, 8), nb_classes=3)
+    x, y = np.random.default_rng(0).random((6, 1, 8, 8), dtype=np.float32), np.arange(6) % 3
+    called = []
+    monkeypatch.setattr(ProjectedGradientDescentPyTorch, "generate", lambda self, x, y=None, **kw: called.append(kw) or x)
+    attack = attacks.make_attack("pgd", classifier, eps=0.1, max_iter=2, batch_size=6)
+    mask = np.zeros_like(x)
+    attack.generate(x, y, mask=mask)
+    assert len(called) == 1 and called[0]["mask"] is mask
+    adversarial = attack.generate(x, y)  # the plain case runs our loop, not ART's
+    assert len(called) == 1 and np.abs(adversarial - x).max() <= 0.1 + 1e-6
+
+
+@needs_mnist
 @pytest.mark.parametrize("name", ["deepfool", "jsma", "cw"])
 def test_minimal_perturbation_attacks_lower_accuracy(trained, name):
     model, data, _ = trained

@@ -1,0 +1,89 @@
+"""L-infinity PGD for PyTorch classifiers: ART's attack class, with a torch-native loop for the plain case.
+
+``TorchNativePGD`` is ART's ``ProjectedGradientDescentPyTorch`` (same constructor, same parameters, same
+estimator interface: every gradient comes from ``estimator.loss_gradient``, so the classifier's
+preprocessing and loss apply) whose ``generate`` runs the common case (L-infinity, scalar budget, at most
+one random start, no mask, momentum or TensorBoard writer) as a short tensor loop, and hands every other
+case to ART's own ``generate``.
+
+Why hand-written: ``advlab bench`` (MobileNetV3-small, PGD-10, 8/255, 256 CIFAR-10 test images, batch 256,
+2-core CPU, idle) measured ART's ``generate`` at 0.88x torchattacks' images per second. pyinstrument put
+the rest outside the gradient: ART's generic projection (per-norm branches and reshapes, 6% of the attack),
+the body of its perturbation step (a NaN check that synchronises, boolean-mask assignment, reshapes: 4%),
+and a success rate computed after the attack for a log line (two more forward passes over every image: 5%).
+This loop does the same arithmetic (uniform random start in the ball, sign step, clip to the valid range,
+projection onto the ball) and computes the success rate only when that log line would be printed. The ratio
+after the change is in the README's benchmark table.
+"""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+_CLASS = None
+
+
+def torch_native_pgd_class():
+    """The ``TorchNativePGD`` class (built on first use so that importing helpers does not import ART)."""
+    global _CLASS
+    if _CLASS is not None:
+        return _CLASS
+    import torch
+    from art.attacks.evasion import ProjectedGradientDescentPyTorch
+    from art.utils import compute_success
+
+    class TorchNativePGD(ProjectedGradientDescentPyTorch):
+        """ART's PyTorch PGD; ``generate`` runs the plain L-infinity case as a tensor loop (see the module)."""
+
+        def _is_plain(self, kwargs) -> bool:
+            return (
+                self.norm in (np.inf, "inf")
+                and np.isscalar(self.eps) and np.isscalar(self.eps_step)
+                and not self.random_eps and self.decay is None and self.summary_writer is None
+                and self.num_random_init <= 1 and kwargs.get("mask") is None
+            )
+
+        def generate(self, x: np.ndarray, y: np.ndarray | None = None, **kwargs) -> np.ndarray:
+            if not self._is_plain(kwargs):
+                return super().generate(x, y, **kwargs)
+            targets = self._set_targets(x, y)  # one-hot; the model's own predictions when y is None
+            device = self.estimator.device
+            eps, step = float(self.eps), float(self.eps_step) * (-1.0 if self.targeted else 1.0)
+            clip = self.estimator.clip_values
+            x = np.asarray(x, dtype=np.float32)
+            adversarial = np.empty_like(x)
+            for start in range(0, len(x), self.batch_size):
+                stop = start + self.batch_size
+                original = torch.from_numpy(x[start:stop]).to(device)
+                labels = torch.from_numpy(np.asarray(targets[start:stop], dtype=np.float32)).to(device)
+                adv = original
+                if self.num_random_init:
+                    adv = original + torch.empty_like(original).uniform_(-eps, eps)
+                    if clip is not None:
+                        adv = adv.clamp(float(clip[0]), float(clip[1]))
+                for _ in range(self.max_iter):
+                    gradient = self.estimator.loss_gradient(adv, labels)
+                    adv = adv + step * torch.nan_to_num(gradient).sign()
+                    if clip is not None:
+                        adv = adv.clamp(float(clip[0]), float(clip[1]))
+                    adv = torch.min(torch.max(adv, original - eps), original + eps)
+                adversarial[start:stop] = adv.detach().cpu().numpy()
+            if logger.isEnabledFor(logging.INFO):
+                rate = compute_success(self.estimator, x, targets, adversarial, self.targeted, batch_size=self.batch_size)
+                logger.info("Success rate of attack: %.2f%%", 100 * rate)
+            return adversarial
+
+    _CLASS = TorchNativePGD
+    return _CLASS
+
+
+def is_torch_native_case(classifier) -> bool:
+    """Whether ART's ``ProjectedGradientDescent`` would run ``classifier`` through its PyTorch implementation."""
+    try:
+        from art.estimators.classification import PyTorchClassifier
+    except ImportError:
+        return False
+    return isinstance(classifier, PyTorchClassifier) and classifier.all_framework_preprocessing
