@@ -14,7 +14,7 @@ from helpers.headline import Metric, metric
 from helpers.tables import show_table
 
 from .reference import MISSING, REFERENCE, REFERENCE_DENOISER, REFERENCE_MODELS
-from .study import MODEL_LABELS, Models, Projection, Trained, best_denoiser, history_ratio
+from .study import MODEL_LABELS, Models, Projection, Trained, adversarial_epochs, best_denoiser, history_ratio
 
 
 def pct(v) -> str:
@@ -148,7 +148,7 @@ def show_adversarial(models: Models, cost: dict, params: Mapping[str, Any]) -> N
     start = "fine-tuned from the natural model" if params["finetune"] else "trained from scratch"
     for kind, trained in models.trained.items():
         if kind != "natural":
-            print(f"{MODEL_LABELS[kind]} ({start}): {training_summary(trained, params['adv_epochs'], params['train_size'])}")
+            print(f"{MODEL_LABELS[kind]} ({start}): {training_summary(trained, adversarial_epochs(kind, params), params['train_size'])}")
     show_table(*adversarial_table(models, params))
     print(f"AutoAttack version: {autoattack_version(models)}.")
     print(autoattack_summary(models.evals))
@@ -348,7 +348,8 @@ def show_final(models: Models, denoiser_rows: list[dict], data, params: Mapping[
                             models.evals["natural"].get("autoattack_images", 0)))
     start = "fine-tuned from the natural model" if params["finetune"] else "from scratch"
     print(f"preset {params['preset']!r}: {len(data.x_train)} training images, width {params['width']}, stem stride "
-          f"{params['stem_stride']}, natural {params['epochs']} epochs, adversarial {params['adv_epochs']} epochs ({start}), "
+          f"{params['stem_stride']}, natural {params['epochs']} epochs, adversarial {adversarial_epochs('pgd_at', params)} epochs "
+          f"(regularized loss {adversarial_epochs('regularized', params)}; {start}), "
           f"PCL {params['epochs']}+{params['pcl_epochs']} epochs; {len(data.x_test)} test images ({data.name}); "
           f"{autoattack_version(models)}. With {len(data.x_test)} images a 95% interval is about "
           f"±{100 * interval(0.5, len(data.x_test)).half_width:.1f} points at 50%.")
