@@ -162,3 +162,15 @@ def test_eot_attack_lowers_accuracy_of_a_noisy_chain():
     x_adv = dae.adaptive_pgd(chain, x, y, eps=0.03, steps=5, eot=4)
     assert (x_adv - x).abs().max() <= 0.03 + 1e-6
     assert dae.chain_accuracy(chain, x_adv, y) < clean - 0.2
+
+
+def test_most_robust_sentence_calls_a_tie_inside_the_interval():
+    from helpers.studies.cifar_robust_training.report import most_robust_sentence
+
+    def evals(pgd_at, fgsm_at, regularized):
+        return {k: {"pgd": v, "images": 1000} for k, v in (("pgd_at", pgd_at), ("fgsm_at", fgsm_at), ("regularized", regularized))}
+
+    tie = most_robust_sentence(evals(0.302, 0.306, 0.057))
+    assert "tied within the 95% interval" in tie and "FGSM examples (30.6%)" in tie and "PGD examples (30.2%)" in tie
+    clear = most_robust_sentence(evals(0.40, 0.30, 0.05))
+    assert "tied" not in clear and "PGD examples is the most PGD-robust (40.0%" in clear

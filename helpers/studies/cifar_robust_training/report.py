@@ -199,12 +199,23 @@ def overfitting_summary(models: Models) -> str:
     return " ".join(texts)
 
 
+def most_robust_sentence(evals: dict) -> str:
+    """Which adversarially trained model resists PGD best, or which tie: a runner-up inside the best one's 95%
+    interval is not beaten by this run's images."""
+    best, second = sorted(("pgd_at", "fgsm_at", "regularized"), key=lambda k: evals[k]["pgd"], reverse=True)[:2]
+    a, b, n = evals[best]["pgd"], evals[second]["pgd"], evals[best]["images"]
+    ci = interval(a, n)
+    if ci.low <= b:
+        return (f"Of the three adversarially trained models, {MODEL_LABELS[best]} ({pct(a)}) and {MODEL_LABELS[second]} "
+                f"({pct(b)}) resist PGD best, tied within the 95% interval of {n} images ({pct(ci.low)}-{pct(ci.high)}).")
+    return f"Of the three adversarially trained models, {MODEL_LABELS[best]} is the most PGD-robust ({pct(a)}; 95% interval {pct(ci.low)}-{pct(ci.high)})."
+
+
 def adversarial_summary(evals: dict, cost: dict, hist_ratio: float | None, params: Mapping[str, Any]) -> str:
     nat, pgd_at = evals["natural"], evals["pgd_at"]
-    best = max(("pgd_at", "fgsm_at", "regularized"), key=lambda k: evals[k]["pgd"])
     text = (f"PGD adversarial training moves PGD accuracy from {pct(nat['pgd'])} to {pct(pgd_at['pgd'])} and natural accuracy from "
             f"{pct(nat['natural'])} to {pct(pgd_at['natural'])} (study: 3.2% -> 34.3% and 77.7% -> 62.5%). "
-            f"Of the three adversarially trained models, {MODEL_LABELS[best]} is the most PGD-robust ({pct(evals[best]['pgd'])}). ")
+            f"{most_robust_sentence(evals)} ")
     text += (f"A PGD-{params['train_pgd_steps']} training step cost {cost['ratio']:.2f}x a natural one when timed interleaved in this "
              f"process (expected about {cost['expected']}x: {params['train_pgd_steps']} input-gradient passes plus the update)")
     if hist_ratio is not None:
