@@ -17,20 +17,17 @@ after the change is in the README's benchmark table.
 """
 from __future__ import annotations
 
+import functools
 import logging
 
 import numpy as np
 
 logger = logging.getLogger(__name__)
 
-_CLASS = None
 
-
+@functools.cache
 def torch_native_pgd_class():
     """The ``TorchNativePGD`` class (built on first use so that importing helpers does not import ART)."""
-    global _CLASS
-    if _CLASS is not None:
-        return _CLASS
     import torch
     from art.attacks.evasion import ProjectedGradientDescentPyTorch
     from art.utils import compute_success
@@ -52,7 +49,7 @@ def torch_native_pgd_class():
             targets = self._set_targets(x, y)  # one-hot; the model's own predictions when y is None
             device = self.estimator.device
             eps, step = float(self.eps), float(self.eps_step) * (-1.0 if self.targeted else 1.0)
-            clip = self.estimator.clip_values
+            low, high = (-np.inf, np.inf) if self.estimator.clip_values is None else map(float, self.estimator.clip_values)
             x = np.asarray(x, dtype=np.float32)
             adversarial = np.empty_like(x)
             for start in range(0, len(x), self.batch_size):
@@ -61,14 +58,10 @@ def torch_native_pgd_class():
                 labels = torch.from_numpy(np.asarray(targets[start:stop], dtype=np.float32)).to(device)
                 adv = original
                 if self.num_random_init:
-                    adv = original + torch.empty_like(original).uniform_(-eps, eps)
-                    if clip is not None:
-                        adv = adv.clamp(float(clip[0]), float(clip[1]))
+                    adv = (original + torch.empty_like(original).uniform_(-eps, eps)).clamp(low, high)
                 for _ in range(self.max_iter):
                     gradient = self.estimator.loss_gradient(adv, labels)
-                    adv = adv + step * torch.nan_to_num(gradient).sign()
-                    if clip is not None:
-                        adv = adv.clamp(float(clip[0]), float(clip[1]))
+                    adv = (adv + step * torch.nan_to_num(gradient).sign()).clamp(low, high)
                     adv = torch.min(torch.max(adv, original - eps), original + eps)
                 adversarial[start:stop] = adv.detach().cpu().numpy()
             if logger.isEnabledFor(logging.INFO):
@@ -76,8 +69,7 @@ def torch_native_pgd_class():
                 logger.info("Success rate of attack: %.2f%%", 100 * rate)
             return adversarial
 
-    _CLASS = TorchNativePGD
-    return _CLASS
+    return TorchNativePGD
 
 
 def is_torch_native_case(classifier) -> bool:

@@ -148,3 +148,14 @@ def test_feature_squeezing_changes_inputs_and_keeps_dtype(trained):
     assert squeezed.dtype == np.float32
     assert set(np.unique(squeezed)) <= {0.0, 1.0}
     assert not np.array_equal(squeezed, x)
+
+
+def test_torch_native_pgd_without_clip_values_stays_in_the_ball():
+    from art.estimators.classification import PyTorchClassifier
+
+    torch.manual_seed(0)
+    model = SmallCNN(classes=3, width=4, image_size=8)
+    classifier = PyTorchClassifier(model, loss=torch.nn.CrossEntropyLoss(), input_shape=(1, 8, 8), nb_classes=3)
+    x, y = np.random.default_rng(0).random((6, 1, 8, 8), dtype=np.float32), np.arange(6) % 3
+    adversarial = attacks.make_attack("pgd", classifier, eps=2.0, max_iter=3, batch_size=6).generate(x, y)
+    assert np.abs(adversarial - x).max() <= 2.0 + 1e-6 and (adversarial < 0).any()  # no [0, 1] clip when none is set
