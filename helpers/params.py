@@ -26,7 +26,9 @@ class Param:
 
     ``kind`` is int, float, str, bool or list; an int is accepted where a float is expected.
     ``low``/``high`` bound numbers (and list items); ``choices`` lists allowed values (or list items);
-    ``item`` is the type of list items; ``optional`` allows None; ``help`` is shown in errors.
+    ``item`` is the type of list items; ``optional`` allows None; ``unique`` (the default) refuses a
+    list that names a value twice (a budget attacked twice would be counted twice); ``help`` is shown
+    in errors.
     """
 
     kind: type
@@ -36,6 +38,7 @@ class Param:
     item: type | None = None
     optional: bool = False
     min_items: int = 1
+    unique: bool = True
     help: str = ""
 
     def check(self, name: str, value: Any) -> None:
@@ -50,6 +53,14 @@ class Param:
                 raise ParameterError(f"parameter {name!r} needs at least {self.min_items} item(s), got {value!r}{self._hint()}")
             for index, item in enumerate(value):
                 self._check_scalar(f"{name}[{index}]", item, self.item)
+            if self.unique:
+                seen: list = []
+                for item in value:
+                    if item in seen:
+                        raise ParameterError(
+                            f"parameter {name!r} lists {item!r} more than once, in {list(value)!r}; give each value once"
+                        )
+                    seen.append(item)
             return
         self._check_scalar(name, value, self.kind)
 

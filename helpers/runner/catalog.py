@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from helpers import paths
+from helpers.yamlread import YamlValueError, read_yaml, read_yaml_file
 
 DEFAULT_PRESET = "default"
 _STEM = re.compile(r"^(?P<number>\d+)_(?P<id>[A-Za-z0-9][A-Za-z0-9_\-]*)$")
-_EXPONENT_FLOAT = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
 
 
 class UnknownNameError(ValueError):
@@ -136,8 +136,6 @@ def find_study(name: str | Study, notebooks_dir: str | Path | None = None) -> St
 
 def load_preset(study: str | Study, name: str = DEFAULT_PRESET) -> dict[str, Any]:
     """The parameter overrides of preset ``name`` (``{}`` for ``default``); unknown names raise."""
-    import yaml
-
     study = find_study(study)
     if name not in study.presets:
         raise UnknownNameError(
@@ -146,11 +144,14 @@ def load_preset(study: str | Study, name: str = DEFAULT_PRESET) -> dict[str, Any
     path = study.presets[name]
     if path is None:
         return {}
-    values = yaml.safe_load(path.read_text(encoding="utf-8"))
+    values = read_yaml_file(path)
     if values is None:
         return {}
     if not isinstance(values, dict):
-        raise ValueError(f"{path} must hold a mapping of parameter: value, not {type(values).__name__}")
+        raise ValueError(f"preset file {path} must hold a mapping of parameter: value, not {type(values).__name__}")
+    bad = [key for key in values if not isinstance(key, str)]
+    if bad:
+        raise ValueError(f"preset file {path}: parameter names must be text, got {bad[0]!r}")
     return dict(values)
 
 
@@ -174,25 +175,19 @@ def notebook_parameters(study: str | Study) -> dict[str, dict[str, Any]]:
     }
 
 
-def parse_value(text: str) -> Any:
+def parse_value(text: str, name: str | None = None) -> Any:
     """A command-line value as a YAML scalar or list: ``3`` -> 3, ``0.1`` -> 0.1, ``[1,2]``, ``true``.
 
-    Unlike plain YAML 1.1, ``1e-3`` is a float too.
+    Read with the YAML 1.2 core schema (``helpers.yamlread``): ``1e-3`` is a float, ``01750`` is 1750,
+    ``no`` and ``2024-01-01`` stay text. Text that is not YAML is kept as text; aliases, anchors, tags
+    and repeated keys raise ``ValueError`` naming the parameter ``name``.
     """
-    import yaml
-
-    def fix(value: Any) -> Any:
-        if isinstance(value, str) and _EXPONENT_FLOAT.match(value):
-            return float(value)
-        if isinstance(value, list):
-            return [fix(v) for v in value]
-        if isinstance(value, dict):
-            return {k: fix(v) for k, v in value.items()}
-        return value
-
+    source = f"parameter {name!r} (-p {name}=...)" if name else "a parameter value"
     try:
-        return fix(yaml.safe_load(text))
-    except yaml.YAMLError:
+        return read_yaml(text, source=source)
+    except YamlValueError as error:
+        if error.refused:
+            raise
         return text
 
 
@@ -204,7 +199,7 @@ def parse_overrides(pairs: Iterable[str]) -> dict[str, Any]:
         key = key.strip()
         if not sep or not key.isidentifier():
             raise ValueError(f"bad parameter {pair!r}: expected key=value, e.g. -p epochs=3")
-        overrides[key] = parse_value(value.strip())
+        overrides[key] = parse_value(value.strip(), key)
     return overrides
 
 
@@ -225,9 +220,38 @@ def build_parameters(
                 f"unknown parameter{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} "
                 f"in {source} for study {study.id!r}; valid: {', '.join(known) or 'none (no parameters cell)'}"
             )
+    _check_values(study, values, f"preset file {study.presets.get(preset)}")
+    _check_values(study, overrides, "-p")
     values.update(overrides)
     values["preset"] = preset
     return values
+
+
+def _check_values(study: Study, values: Mapping[str, Any], source: str) -> None:
+    """Check ``values`` against the study's parameter schema, when the study has one in ``helpers.studies``,
+    so that a wrong value stops the runner in one line naming where it came from."""
+    if not values:
+        return
+    import importlib.util
+
+    module_name = f"helpers.studies.{study.id}.parameters"
+    try:
+        if importlib.util.find_spec(module_name) is None:
+            return
+    except (ImportError, ValueError):
+        return
+    import importlib
+
+    from helpers.params import ParameterError
+
+    schema = getattr(importlib.import_module(module_name), "PARAMETERS", {})
+    for name, value in values.items():
+        if name in schema:
+            try:
+                schema[name].check(name, value)
+            except ParameterError as error:
+                where = f"-p {name}" if source == "-p" else source
+                raise ValueError(f"{where}: {error}") from None
 
 
 def prepare_notebook(

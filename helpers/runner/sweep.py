@@ -63,7 +63,7 @@ def parse_sweeps(pairs: Sequence[str]) -> dict[str, list[Any]]:
         key = key.strip()
         if not sep or not key.isidentifier():
             raise ValueError(f"bad sweep {pair!r}: expected key=[v1,v2,...], e.g. --sweep epochs=[1,2]")
-        values = parse_value(text.strip())
+        values = parse_value(text.strip(), key)
         values = values if isinstance(values, list) else [values]
         if not values:
             raise ValueError(f"sweep {key!r} has no values")
