@@ -52,3 +52,40 @@ def format_date(stamp: Any) -> str:
         return datetime.fromisoformat(stamp).strftime("%Y-%m-%d %H:%M")
     except ValueError:
         return stamp
+
+
+def format_percent(fraction: Any, digits: int = 1) -> str:
+    """A fraction in [0, 1] as a percentage (``0.302`` -> ``30.2%``); ``-`` when missing or not a number."""
+    if not isinstance(fraction, (int, float)) or isinstance(fraction, bool) or fraction != fraction:
+        return "-"
+    return f"{100 * fraction:.{digits}f}%"
+
+
+def format_interval(value: Any, *, scale: float = 1.0, unit: str = "", digits: int = 1) -> str:
+    """An estimate with its interval, ``30.2% (27.4-33.1)``; a bare number without one; ``-`` when missing.
+
+    ``value`` is a number or an (estimate, low, high) triple such as ``helpers.metrics.Interval``; ``scale``
+    multiplies all three (100 for fractions shown as percentages). NaN bounds (an interval that is undefined,
+    e.g. one seed) are left out.
+    """
+    if value is None:
+        return "-"
+    triple = tuple(value) if isinstance(value, (tuple, list)) else (value, float("nan"), float("nan"))
+    estimate, low, high = (float(v) * scale if isinstance(v, (int, float)) and not isinstance(v, bool) else float("nan")
+                           for v in triple)
+    if estimate != estimate:
+        return "-"
+    text = f"{estimate:.{digits}f}{unit}"
+    if low == low and high == high:
+        text += f" ({low:.{digits}f}-{high:.{digits}f})"
+    return text
+
+
+_MARKDOWN_SPECIALS = str.maketrans({c: f"&#{ord(c)};" for c in "\\`*_{}[]<>()#+!|$&~"})
+
+
+def escape_markdown(text: Any) -> str:
+    """``text`` that came from a user or the data (a preset name, a class folder, a photo's title) made inert
+    in Markdown and HTML: every character Markdown or HTML could read as markup becomes a character reference,
+    and line breaks become spaces (a table cell stays one cell)."""
+    return " ".join(str(text).splitlines()).translate(_MARKDOWN_SPECIALS)

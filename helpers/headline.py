@@ -13,7 +13,7 @@ where in the study it comes from. Accuracies are reported in percent (``unit="%"
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Iterable, Mapping
 
 
@@ -41,13 +41,28 @@ class Metric:
     study_source: str = ""
     tolerance: float | None = None
     detail: dict[str, Any] = field(default_factory=dict)
+    comparable: bool = True  # the run followed the study's protocol for this number (see ``at_preset``)
 
     @property
     def reproduced(self) -> bool | None:
-        """Whether ours is within the tolerance of the study's value; None when there is nothing to compare."""
-        if self.study is None or self.tolerance is None or not _is_number(self.value):
+        """Whether ours is within the tolerance of the study's value; None when there is nothing to compare
+        or when the run did not follow the study's protocol (then the two numbers measure different things)."""
+        if not self.comparable or self.study is None or self.tolerance is None or not _is_number(self.value):
             return None
         return abs(float(self.value) - float(self.study)) <= self.tolerance
+
+    def at_preset(self, preset: str, protocol_presets: Iterable[str]) -> "Metric":
+        """This metric as a run at ``preset`` may show it.
+
+        At a preset that follows the study's protocol (``protocol_presets``, from the study's ``reference.py``)
+        the study's value is a yardstick and gets a verdict. At any other preset it is shown as the study's
+        number at its own scale, without a verdict; at the smoke preset, whose numbers mean nothing, not at all.
+        """
+        if preset in set(protocol_presets):
+            return replace(self, comparable=True)
+        if preset == "smoke":
+            return replace(self, study=None, study_source="", tolerance=None, comparable=False)
+        return replace(self, comparable=False)
 
     def as_dict(self) -> dict[str, Any]:
         record = asdict(self)
@@ -56,7 +71,7 @@ class Metric:
 
     @classmethod
     def from_dict(cls, record: Mapping[str, Any]) -> "Metric":
-        names = {"key", "label", "value", "unit", "study", "study_source", "tolerance", "detail"}
+        names = {"key", "label", "value", "unit", "study", "study_source", "tolerance", "detail", "comparable"}
         return cls(**{k: v for k, v in record.items() if k in names})
 
 
@@ -115,5 +130,7 @@ def from_records(records: Any) -> list[Metric]:
 
 
 def verdict(m: Metric) -> str:
-    """"reproduced", "not reproduced" or "" (no study value to compare with)."""
-    return {True: "reproduced", False: "not reproduced", None: ""}[m.reproduced]
+    """"reproduced", "not reproduced", "the study's, at its scale" (a run off the study's protocol) or ""."""
+    if m.reproduced is None:
+        return "the study's, at its scale" if m.study is not None and not m.comparable else ""
+    return "reproduced" if m.reproduced else "not reproduced"

@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import inspect
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
+from helpers.findings import Outcome
 from helpers.headline import Metric, verdict
 from helpers.formatting import format_number
 from helpers.params import check_parameters
@@ -41,7 +44,14 @@ class StudyRun:
 
     @contextlib.contextmanager
     def stage(self, name: str) -> Iterator[None]:
-        """Time a stage (``metrics.json`` records it) and announce it on the batch runner's terminal."""
+        """Time a stage (``metrics.json`` records it) and announce it on the batch runner's terminal.
+
+        Every framework is reseeded from (run seed, stage name) first, so a stage draws the same random
+        numbers whether an earlier stage trained its model or loaded it from the cache.
+        """
+        from helpers.device import seed_everything
+
+        seed_everything(stage_seed(self.params["seed"], name), tensorflow="tensorflow" in self.frameworks)
         announce(f"{self.study}: {name}")
         with self.timer.stage(name):
             yield
@@ -52,16 +62,63 @@ class StudyRun:
 
         save_figure(fig, name, self.study)
 
-    def close(self, headline: Iterable[Metric], extra: Mapping[str, Any] | None = None) -> None:
-        """Write ``metrics.json`` and show the headline table with the study's values beside ours."""
-        metrics = list(headline)
+    def show_code(self, method: str) -> None:
+        """Show the readable implementation of one of the study's methods (``study.METHODS[method]``)."""
+        definition = importlib.import_module(f"helpers.studies.{self.study}.study")
+        methods = getattr(definition, "METHODS", {})
+        if method not in methods:
+            raise KeyError(f"{self.study} has no method {method!r} to show; it has {', '.join(methods) or 'none'}")
+        show_code(methods[method])
+
+    def close(self, headline: Iterable[Metric], findings: Iterable[Outcome] = (),
+              extra: Mapping[str, Any] | None = None) -> None:
+        """Write ``metrics.json``; show the findings with their verdicts, then the headline numbers.
+
+        The study's value stands beside ours with a verdict only at a preset that follows the study's
+        protocol for it (``PROTOCOL_PRESETS`` in the study's ``reference.py``; see ``Metric.at_preset``).
+        """
+        preset = self.params.get("preset", "")
+        reference = importlib.import_module(f"helpers.studies.{self.study}.reference")
+        protocol = tuple(getattr(reference, "PROTOCOL_PRESETS", ("full",)))
+        metrics = [m.at_preset(preset, protocol) for m in headline]
+        outcomes = list(findings)
         self.metrics_path = write_metrics(
-            self.study, title=self.title, preset=self.params.get("preset", ""), parameters=self.params,
-            headline=metrics, timer=self.timer, device=self.device_description, frameworks=self.frameworks,
-            extra=extra, key_figure=self.key_figure,
+            self.study, title=self.title, preset=preset, parameters=self.params,
+            headline=metrics, findings=outcomes, timer=self.timer, device=self.device_description,
+            frameworks=self.frameworks, extra=extra, key_figure=self.key_figure,
         )
         announce(f"{self.study}: done in {self.timer.wall_seconds:.0f} s")
-        show_headline(metrics, preset=self.params.get("preset", ""), where=self.metrics_path.name)
+        if outcomes:
+            show_findings(outcomes, preset=preset)
+        show_headline(metrics, preset=preset, where=self.metrics_path.name, follows_protocol=preset in protocol)
+
+
+def show_code(function: Callable) -> None:
+    """Display ``function``'s source with syntax highlighting, headed by where it lives in ``helpers``."""
+    from IPython.display import Code, Markdown, display
+
+    module = inspect.getmodule(function)
+    where = Path(inspect.getsourcefile(function)).resolve()
+    package_root = Path(__file__).resolve().parent.parent
+    shown = where.relative_to(package_root) if where.is_relative_to(package_root) else where.name
+    display(Markdown(f"`{function.__name__}` in `{shown}` (module `{module.__name__}`)"))
+    display(Code(textwrap.dedent(inspect.getsource(function)), language="python"))
+
+
+def show_findings(outcomes: Iterable[Outcome], *, preset: str = "") -> None:
+    from IPython.display import Markdown, display
+
+    from helpers.findings import findings_markdown
+
+    scale = f" at the {preset} preset" if preset else ""
+    display(Markdown(f"**Findings{scale}**\n\n{findings_markdown(list(outcomes))}"))
+
+
+def stage_seed(seed: int, stage: str) -> int:
+    """The seed of stage ``stage`` in a run seeded with ``seed``: stable, below 2**32, distinct per stage."""
+    import hashlib
+
+    return int.from_bytes(hashlib.sha256(f"{seed}:{stage}".encode()).digest()[:4], "big")
 
 
 def headline_markdown(metrics: Iterable[Metric]) -> str:
@@ -75,12 +132,22 @@ def headline_markdown(metrics: Iterable[Metric]) -> str:
     return "\n".join(lines)
 
 
-def show_headline(metrics: Iterable[Metric], *, preset: str = "", where: str = "metrics.json") -> None:
+def show_headline(metrics: Iterable[Metric], *, preset: str = "", where: str = "metrics.json",
+                  follows_protocol: bool = False) -> None:
     from IPython.display import Markdown, display
 
-    title = f"**Headline ({preset} preset)**" if preset else "**Headline**"
+    from helpers.formatting import escape_markdown
+
+    title = f"**Headline ({escape_markdown(preset)} preset)**" if preset else "**Headline**"
+    if follows_protocol:
+        scale = "This preset follows the source study's protocol, so its numbers are compared with the study's."
+    elif preset == "smoke":
+        scale = "The smoke preset only checks that everything runs; its numbers are not compared with anything."
+    else:
+        scale = ("This preset is smaller than the source study's protocol: the study's numbers stand beside ours "
+                 "for scale, not as a test. The findings above are what this preset can check.")
     display(Markdown(
-        f"{title}\n\n{headline_markdown(metrics)}\n\n"
+        f"{title}\n\n{scale}\n\n{headline_markdown(metrics)}\n\n"
         f"`{where}` beside this report also holds the parameters, the time per stage and the library versions."
     ))
 

@@ -1,6 +1,6 @@
 """Stage timing and the ``metrics.json`` every notebook writes last.
 
-``metrics.json`` holds the study, the preset, the parameters, the headline metrics, wall time per
+``metrics.json`` holds the study, the preset, the parameters, the findings with their verdicts, the headline metrics, wall time per
 stage, the device and library versions: enough to compare runs and to rebuild ``reports/index.html``.
 """
 from __future__ import annotations
@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
 from .cache import atomic_write_text, library_versions
+from .findings import as_records as finding_records
 from .headline import Metric, as_records, from_records
 from .paths import report_dir
 
@@ -56,6 +57,7 @@ def write_metrics(
     parameters: Mapping[str, Any],
     headline: Iterable[Metric] | Mapping[str, Any],
     timer: StageTimer,
+    findings: Iterable[Any] = (),
     device: str,
     frameworks: tuple[str, ...] = ("torch",),
     extra: Mapping[str, Any] | None = None,
@@ -73,6 +75,7 @@ def write_metrics(
         "preset": preset,
         "parameters": _plain(parameters),
         "headline": _plain(as_records(metrics)),
+        "findings": _plain(finding_records(list(findings))),
         "stage_seconds": dict(timer.seconds),
         "wall_seconds": timer.wall_seconds,
         "device": device,

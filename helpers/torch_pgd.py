@@ -32,8 +32,14 @@ def torch_native_pgd_class():
     from art.attacks.evasion import ProjectedGradientDescentPyTorch
     from art.utils import compute_success
 
+    from helpers import gradient_attacks
+
     class TorchNativePGD(ProjectedGradientDescentPyTorch):
         """ART's PyTorch PGD; ``generate`` runs the plain L-infinity case as a tensor loop (see the module)."""
+
+        #: The random start's generator (CPU); ``None`` draws from torch's global state. Set it for a
+        #: start that does not depend on what ran before.
+        generator: "torch.Generator | None" = None
 
         def _is_plain(self, kwargs) -> bool:
             return (
@@ -48,22 +54,20 @@ def torch_native_pgd_class():
                 return super().generate(x, y, **kwargs)
             targets = self._set_targets(x, y)  # one-hot; the model's own predictions when y is None
             device = self.estimator.device
-            eps, step = float(self.eps), float(self.eps_step) * (-1.0 if self.targeted else 1.0)
+            eps, step = float(self.eps), float(self.eps_step)
             low, high = (-np.inf, np.inf) if self.estimator.clip_values is None else map(float, self.estimator.clip_values)
             x = np.asarray(x, dtype=np.float32)
             adversarial = np.empty_like(x)
+            gradient = self.estimator.loss_gradient  # through ART's pre-processing (BPDA where it has no gradient)
             for start in range(0, len(x), self.batch_size):
                 stop = start + self.batch_size
                 original = torch.from_numpy(x[start:stop]).to(device)
                 labels = torch.from_numpy(np.asarray(targets[start:stop], dtype=np.float32)).to(device)
-                adv = original
-                if self.num_random_init:
-                    adv = (original + torch.empty_like(original).uniform_(-eps, eps)).clamp(low, high)
-                for _ in range(self.max_iter):
-                    gradient = self.estimator.loss_gradient(adv, labels)
-                    adv = (adv + step * torch.nan_to_num(gradient).sign()).clamp(low, high)
-                    adv = torch.min(torch.max(adv, original - eps), original + eps)
-                adversarial[start:stop] = adv.detach().cpu().numpy()
+                adversarial[start:stop] = gradient_attacks.pgd(
+                    gradient, original, labels, eps=eps, steps=self.max_iter, step_size=step,
+                    random_start=bool(self.num_random_init), generator=self.generator, clip=(low, high),
+                    targeted=self.targeted,
+                ).cpu().numpy()
             if logger.isEnabledFor(logging.INFO):
                 rate = compute_success(self.estimator, x, targets, adversarial, self.targeted, batch_size=self.batch_size)
                 logger.info("Success rate of attack: %.2f%%", 100 * rate)

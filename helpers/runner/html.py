@@ -4,7 +4,9 @@
 - ``<study>.reader.html``: the same without input cells, for people who want the findings.
 
 Both use JupyterLab's look through the ``advlab`` template (``templates/advlab``), which loads
-nothing from a network, and embed figures as base64. Before export, ``clean_notebook`` removes what
+nothing from a network, and embed figures as base64. The notebooks' LaTeX (``$...$`` and ``$$...$$`` in
+Markdown cells and Markdown outputs) is turned into MathML here, on the server side, by ``latex2mathml``:
+browsers render MathML natively, so formulas need no MathJax and no network. Before export, ``clean_notebook`` removes what
 a reader must not meet: progress bars and known framework noise on stderr (the batch runner already
 sends progress to its terminal; this is the safety net for libraries that print on their own).
 """
@@ -65,6 +67,55 @@ def clean_notebook(nb) -> int:
     return changed
 
 
+# Math in Markdown: $$display$$ or $inline$ (no space just inside the dollars, no digit right after the closing
+# one, so "$5 and $6" stays text). Code spans and fences are left alone.
+_CODE = re.compile(r"(```.*?```|`[^`\n]*`)", re.S)
+_MATH = re.compile(r"\$\$(.+?)\$\$|(?<![\\$\w])\$(?=\S)([^$\n]+?)(?<=\S)\$(?!\d)", re.S)
+_TOKEN = "ADVLABMATH{:05d}X"
+_TOKEN_PATTERN = re.compile(r"ADVLABMATH(\d{5})X")
+
+
+def latex_to_mathml(latex: str, *, block: bool) -> str:
+    """One formula as MathML; a formula the converter cannot read is shown as its source in code style."""
+    import html as _html
+
+    from latex2mathml.converter import convert
+
+    try:
+        return convert(latex.strip(), display="block" if block else "inline")
+    except Exception:  # noqa: BLE001 - any converter failure shows the source instead of breaking the report
+        return f'<code class="latex">{_html.escape(latex.strip())}</code>'
+
+
+def _take_math(text: str, formulas: list[str]) -> str:
+    """``text`` with every formula outside code replaced by a placeholder; the MathML goes to ``formulas``."""
+    def replace(match: re.Match) -> str:
+        block = match.group(1) is not None
+        formulas.append(latex_to_mathml(match.group(1) if block else match.group(2), block=block))
+        return _TOKEN.format(len(formulas) - 1)
+
+    parts = _CODE.split(text)
+    return "".join(part if index % 2 else _MATH.sub(replace, part) for index, part in enumerate(parts))
+
+
+def math_to_placeholders(nb) -> list[str]:
+    """Replace the LaTeX of ``nb``'s Markdown cells and Markdown outputs by placeholders, in place."""
+    formulas: list[str] = []
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            cell.source = _take_math(cell.source, formulas)
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if "text/markdown" in data:
+                text = data["text/markdown"]
+                data["text/markdown"] = _take_math("".join(text) if isinstance(text, list) else text, formulas)
+    return formulas
+
+
+def placeholders_to_mathml(body: str, formulas: list[str]) -> str:
+    return _TOKEN_PATTERN.sub(lambda m: formulas[int(m.group(1))], body)
+
+
 def export_reports(notebook: Path, target: Path, title: str, resources_dir: Path) -> tuple[Path, Path]:
     """Clean the executed notebook in place, then write ``target`` (full) and its reader's version."""
     import nbformat
@@ -75,6 +126,7 @@ def export_reports(notebook: Path, target: Path, title: str, resources_dir: Path
         nbformat.write(nb, notebook)
     # The Colab setup cell installs nothing outside Colab; a report reader has no use for it.
     nb.cells = [cell for cell in nb.cells if not is_setup_cell(cell)]
+    formulas = math_to_placeholders(nb)
     resources = {"metadata": {"name": title, "path": str(resources_dir)}}
     reader = target.with_name(target.name.removesuffix(".html") + READER_SUFFIX)
     for path, hide_code in ((target, False), (reader, True)):
@@ -83,5 +135,5 @@ def export_reports(notebook: Path, target: Path, title: str, resources_dir: Path
             exclude_input=hide_code, exclude_input_prompt=hide_code, exclude_output_prompt=hide_code,
         )
         body, _ = exporter.from_notebook_node(nb, resources=dict(resources))
-        path.write_text(body, encoding="utf-8")
+        path.write_text(placeholders_to_mathml(body, formulas), encoding="utf-8")
     return target, reader

@@ -21,6 +21,8 @@ from typing import Any
 
 from helpers import paths
 from helpers.formatting import format_date, format_number, format_seconds
+from helpers.findings import DOES_NOT_HOLD, HOLDS, STATUSES, Outcome
+from helpers.findings import from_records as findings_from_records
 from helpers.headline import Metric, from_records, verdict
 
 
@@ -86,6 +88,7 @@ def collect_rows(reports_root: str | Path | None = None) -> list[dict[str, Any]]
             "wall_seconds": run.get("wall_seconds", metrics.get("wall_seconds")),
             "device": metrics.get("device", ""),
             "headline": from_records(metrics.get("headline")),
+            "findings": findings_from_records(metrics.get("findings")),
             "html": _link(folder, run.get("html") or f"{study}.html"),
             "reader_html": _link(folder, run.get("reader_html") or f"{study}.reader.html"),
             "metrics": _link(folder, "metrics.json"),
@@ -120,6 +123,9 @@ td.src { color: var(--muted); font-size: .85rem; }
 .badge { display: inline-block; padding: .05rem .5rem; border-radius: 1rem; font-size: .78rem;
          font-weight: 600; color: #fff; background: var(--ok); white-space: nowrap; }
 .badge.failed, .badge.no { background: var(--bad); }
+.badge.open { background: var(--muted); }
+.scale { color: var(--muted); font-size: .85rem; }
+table.scoreboard { margin: 0 0 1.5rem; }
 .error { color: var(--bad); font-family: ui-monospace, monospace; font-size: .9rem; word-break: break-word; }
 .links a { margin-right: 1rem; }
 a { color: #0969da; text-decoration: none; } a:hover { text-decoration: underline; }
@@ -137,7 +143,10 @@ def _headline_table(metrics: list[Metric]) -> str:
         label = esc(m.label) + (f' <span class="detail">({esc(detail)})</span>' if detail else "")
         study = esc(format_number(m.study, m.unit)) if m.study is not None else ""
         judged = verdict(m)
-        badge = f'<span class="badge{"" if m.reproduced else " no"}">{esc(judged)}</span>' if judged else ""
+        if m.reproduced is None:  # no comparison at this preset: the study's number is shown for scale only
+            badge = f'<span class="scale">{esc(judged)}</span>' if judged else ""
+        else:
+            badge = f'<span class="badge{"" if m.reproduced else " no"}">{esc(judged)}</span>'
         rows.append(
             f"<tr><td>{label}</td><td class=\"num\">{esc(format_number(m.value, m.unit))}</td>"
             f'<td class="num">{study}</td><td class="src">{esc(m.study_source)}</td><td>{badge}</td></tr>'
@@ -146,6 +155,47 @@ def _headline_table(metrics: list[Metric]) -> str:
         "<table><thead><tr><th>metric</th><th>this run</th><th>study</th><th>where in the study</th><th></th>"
         f"</tr></thead><tbody>{''.join(rows)}</tbody></table>"
     )
+
+
+_STATUS_CLASS = {HOLDS: "", DOES_NOT_HOLD: " no"}
+
+
+def _status_badge(status: str) -> str:
+    return f'<span class="badge{_STATUS_CLASS.get(status, " open")}">{html.escape(status)}</span>'
+
+
+def _findings_rows(findings: list[Outcome], study_cell: str = "") -> list[str]:
+    esc = html.escape
+    rows = []
+    for f in findings:
+        claim = esc(f.claim) + (f'<br><span class="detail">this run measured: {esc(f.measured)}</span>' if f.measured else "")
+        source = "ours (a careful evaluation)" if f.ours else esc(f.source)
+        rows.append(f"<tr>{study_cell}<td>{claim}</td><td class=\"src\">{source}</td><td>{_status_badge(f.status)}</td>"
+                    f'<td class="src">{esc(f.evidence)}</td></tr>')
+    return rows
+
+
+def _findings_table(findings: list[Outcome]) -> str:
+    if not findings:
+        return ""
+    return ("<table><thead><tr><th>finding</th><th>source</th><th>this run</th><th>rests on</th></tr></thead>"
+            f"<tbody>{''.join(_findings_rows(findings))}</tbody></table>")
+
+
+def _scoreboard(rows: list[dict[str, Any]]) -> str:
+    """Every study's findings and their verdicts in one table: what this collection's runs show."""
+    esc = html.escape
+    body = []
+    for r in rows:
+        if not r.get("findings"):
+            continue
+        link = f'<a href="#{esc(r["study"], quote=True)}">{esc(r["title"])}</a>'
+        cell = f'<td>{link}<br><span class="detail">preset {esc(r["preset"] or "?")}</span></td>'
+        body.extend(_findings_rows(r["findings"], cell))
+    if not body:
+        return ""
+    return ('<h2>Findings</h2><table class="scoreboard"><thead><tr><th>study</th><th>finding</th><th>source</th>'
+            f"<th>this run</th><th>rests on</th></tr></thead><tbody>{''.join(body)}</tbody></table>")
 
 
 def _aggregate_table(aggregate: dict[str, Any]) -> str:
@@ -207,6 +257,7 @@ def _section(r: dict[str, Any]) -> str:
     return (
         f'<section id="{esc(r["study"], quote=True)}"><h2>{esc(r["title"])}</h2>'
         f'<p class="meta">{"".join(f"<span>{m}</span>" for m in meta)}</p>{error}'
+        f'{_findings_table(r.get("findings") or [])}'
         f'<div class="body">{_headline_table(r["headline"]) if r["headline"] or (ok and not r["aggregate"]) else ""}{thumb}</div>'
         f'{_aggregate_table(r["aggregate"]) if r["aggregate"] else ""}'
         f'<p class="links">{links_html}</p></section>'
@@ -220,9 +271,10 @@ def render_index(rows: list[dict[str, Any]], generated_at: datetime | None = Non
     failed = sum(r["status"] != "ok" or bool(r.get("latest_failure")) for r in rows)
     summary = f"{len(rows)} stud{'y' if len(rows) == 1 else 'ies'}"
     summary += f", {failed} failed" if failed else ", all ok" if rows else ""
-    judged = [m for r in rows for m in r["headline"] if m.reproduced is not None]
-    if judged:
-        summary += f"; {sum(bool(m.reproduced) for m in judged)} of {len(judged)} numbers with a study value reproduced"
+    outcomes = [f for r in rows for f in r.get("findings") or []]
+    if outcomes:
+        tally = ", ".join(f"{sum(f.status == s for f in outcomes)} {s}" for s in STATUSES)
+        summary += f"; findings: {tally}"
     sections = "\n".join(_section(r) for r in rows) or '<p class="empty">No reports yet: run python -m helpers.run</p>'
     return f"""<!DOCTYPE html>
 <html lang="en">
@@ -235,8 +287,11 @@ def render_index(rows: list[dict[str, Any]], generated_at: datetime | None = Non
 <body>
 <h1>advlab reports</h1>
 <p class="sub">{esc(summary)} · generated {esc(generated_at.strftime("%Y-%m-%d %H:%M"))} by <code>python -m helpers.run</code>.
-"Reproduced" means within the tolerance its reference states of the source study's own number; a copy for spreadsheets is in
-<a href="index.csv">index.csv</a>.</p>
+A finding <em>holds</em> when this run's numbers show it beyond their 95% intervals, <em>does not hold</em> when
+they show the opposite, and is <em>not shown at this scale</em> otherwise. A number is called "reproduced" only at a
+preset that follows the source study's protocol; elsewhere the study's number stands beside ours for scale. A copy
+for spreadsheets is in <a href="index.csv">index.csv</a>.</p>
+{_scoreboard(rows)}
 {sections}
 </body>
 </html>
@@ -244,30 +299,39 @@ def render_index(rows: list[dict[str, Any]], generated_at: datetime | None = Non
 
 
 CSV_COLUMNS = [
-    "study", "number", "title", "status", "preset", "seed", "wall_seconds", "finished_at",
+    "study", "number", "title", "status", "preset", "seed", "wall_seconds", "finished_at", "kind",
     "key", "label", "value", "unit", "study_value", "study_source", "tolerance", "reproduced", "detail",
-    "latest_attempt_error",
+    "finding_status", "finding_source", "finding_evidence", "latest_attempt_error",
 ]
 
 
 def render_csv(rows: list[dict[str, Any]]) -> str:
-    """One row per study and headline metric (a failed study without metrics gets one row)."""
+    """One row per study and finding (kind "finding") and per headline metric (kind "metric"); a failed
+    study without either gets one row. Every cell that could start a spreadsheet formula is neutralised."""
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
     for r in rows:
         base = {k: r.get(k) for k in ("study", "number", "title", "status", "preset", "seed", "wall_seconds", "finished_at")}
         base["latest_attempt_error"] = (r.get("latest_failure") or {}).get("error", "")
-        for m in r["headline"] or [None]:
+        for f in r.get("findings") or []:
+            writer.writerow(_csv_safe(dict(base, kind="finding", key=f.key, label=f.claim, finding_status=f.status,
+                                           finding_source="ours" if f.ours else f.source, finding_evidence=f.evidence)))
+        for m in r["headline"] or ([] if r.get("findings") else [None]):
             record = dict(base)
             if m is not None:
                 record.update(
-                    key=m.key, label=m.label, value=m.value, unit=m.unit, study_value=m.study,
+                    kind="metric", key=m.key, label=m.label, value=m.value, unit=m.unit, study_value=m.study,
                     study_source=m.study_source, tolerance=m.tolerance, reproduced=m.reproduced,
                     detail=json.dumps(m.detail, sort_keys=True) if m.detail else "",
                 )
-            writer.writerow(record)
+            writer.writerow(_csv_safe(record))
     return out.getvalue()
+
+
+def _csv_safe(record: dict[str, Any]) -> dict[str, Any]:
+    """Text cells that a spreadsheet would run as a formula (=, +, -, @ first) get a leading apostrophe."""
+    return {k: ("'" + v if isinstance(v, str) and v[:1] in ("=", "+", "-", "@") else v) for k, v in record.items()}
 
 
 def _write_atomic(target: Path, text: str) -> None:
