@@ -5,7 +5,8 @@
                                                   sweeps included: --seeds, --sweep, --scheduler)
     advlab bench                                  PGD, training and sweep throughput on this machine
     advlab lab                                    JupyterLab on the notebooks
-    advlab notebooks DIR                          copy the notebooks and presets to DIR to run and edit
+    advlab notebooks DIR [--with-outputs]         copy the notebooks and presets to DIR to run and edit;
+                                                  --with-outputs: the executed notebooks of the last runs
     advlab runtimes [--update README.md]          the runtime table from the reports' run.json files
     advlab fetch [STUDY ...] [--preset P]         download the data the studies need, then run offline
     advlab colab [--update [README.md]]           the Open-in-Colab badges; --update rewrites the
@@ -76,10 +77,24 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return colab_main(rest)
     if command == "notebooks":
+        with_outputs = "--with-outputs" in rest
+        rest = [a for a in rest if a != "--with-outputs"]
         if len(rest) != 1:
-            print("usage: advlab notebooks DIR", file=sys.stderr)
+            print("usage: advlab notebooks DIR [--with-outputs]", file=sys.stderr)
             return 2
         target = Path(rest[0]).expanduser().resolve()
+        if with_outputs:
+            from helpers.runner.handout import hand_out
+
+            try:
+                handed = hand_out(target)
+            except OSError as exc:
+                print(f"advlab notebooks: cannot write to {target}: {exc.strerror or exc}", file=sys.stderr)
+                return 1
+            for note in handed.notes:
+                print(note)
+            print(f"{len(handed.copied)} files copied to {target}, notebooks with the outputs of their last run.")
+            return 0
         copied = copy_notebooks(target)
         print(f"{len(copied)} files copied to {target}. Open them with `advlab lab {rest[0]}`, or run them in batch "
               f"with `ADVLAB_NOTEBOOKS={target} advlab run STUDY`.")
