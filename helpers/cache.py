@@ -7,17 +7,23 @@ notebook with unchanged parameters reuses the model.
 
 Writes are atomic: the artifact is written to a temporary file in the same folder and renamed into
 place, and only then is a sidecar ``.json`` written (also atomically) holding the artifact's SHA-256.
-An artifact without a sidecar, or whose bytes do not match it, or that fails to load, is treated as
-corrupt: it is deleted and rebuilt, with a warning.
+The sidecar also names the entry's key, so a file and sidecar moved under another entry's name are
+not taken for it. An artifact without a sidecar, of another key, whose bytes do not match, or that
+fails to load, is treated as corrupt: it is deleted and rebuilt, with a warning. A cache that cannot
+be written (read-only, full disk, whatever the error) costs one warning: the artifact is built into a
+private temporary folder instead and the run goes on uncached.
 """
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import json
 import os
 import platform
+import shutil
 import sys
+import tempfile
 import uuid
 import warnings
 from dataclasses import dataclass, field
@@ -101,8 +107,8 @@ def _sidecar(path: Path) -> Path:
     return path.with_name(path.name + ".json")
 
 
-def _valid(path: Path) -> dict | None:
-    """The sidecar metadata if ``path`` is complete and matches it, else None."""
+def _valid(path: Path, key: str | None = None) -> dict | None:
+    """The sidecar metadata if ``path`` is complete, matches it and is the entry of ``key``, else None."""
     sidecar = _sidecar(path)
     if not path.exists() or not sidecar.exists():
         return None
@@ -112,6 +118,10 @@ def _valid(path: Path) -> dict | None:
         return None
     # A sidecar that parses but is not what we write (a list, null, wrong types) is as bad as a torn one.
     if not isinstance(meta, dict) or not isinstance(meta.get("sha256"), str) or not isinstance(meta.get("meta", {}), dict):
+        return None
+    # The entry names its own key: a file and sidecar moved (or swapped) under another entry's name
+    # are not that entry, even though their checksum agrees.
+    if key is not None and meta.get("key") != key:
         return None
     return meta if meta["sha256"] == file_sha256(path) else None
 
@@ -140,19 +150,30 @@ def cached_artifact(
     """
     key = cache_key(parts, frameworks)
     path = cache_dir() / kind / f"{name}-{key}{suffix}"
-    entry = _cached_entry(path, load)
-    if entry is not None:
-        return entry
-    # Two processes (sweep workers, say) asking for the same entry: one builds, the other waits and loads.
-    with _entry_lock(path):
-        entry = _cached_entry(path, load)
+    try:
+        entry = _cached_entry(path, load, key)
         if entry is not None:
             return entry
-        if path.exists() or _sidecar(path).exists():
-            _discard(path, "incomplete or does not match its checksum")
-        with atomic_path(path) as temporary:
-            built_meta = build(temporary) or {}
+        lock = _entry_lock(path)
+        lock.__enter__()
+    except Exception as error:  # the cache folder cannot be created, read or locked (read-only, say)
+        return _build_uncached(name, suffix, build, error)
+    # Two processes (sweep workers, say) asking for the same entry: one builds, the other waits and loads.
+    try:
+        entry = _cached_entry(path, load, key)
+        if entry is not None:
+            return entry
+        try:
+            if path.exists() or _sidecar(path).exists():
+                _discard(path, "incomplete, not the entry of its key, or does not match its checksum")
+            with atomic_path(path) as temporary:
+                built_meta = build(temporary) or {}
+        except Exception as error:
+            if _writable(path.parent):
+                raise  # the build itself failed: that is the run's error, not the cache's
+            return _build_uncached(name, suffix, build, error)
         sidecar = {
+            "key": key,
             "sha256": file_sha256(path),
             "parts": parts,
             "versions": library_versions(frameworks),
@@ -161,15 +182,54 @@ def cached_artifact(
         }
         try:
             atomic_write_text(_sidecar(path), json.dumps(sidecar, indent=2, default=str))
-        except OSError:  # an artifact without its sidecar is no entry: leave nothing behind
-            path.unlink(missing_ok=True)
-            raise
-    return CacheEntry(path, built_meta, from_cache=False)
+        except Exception as error:  # an artifact without its sidecar is no entry: move it out of the cache
+            _warn_uncached(name, error)
+            private = _private_folder() / path.name
+            try:
+                shutil.move(path, private)
+            except Exception:
+                path.unlink(missing_ok=True)
+            return CacheEntry(private, built_meta, from_cache=False)
+        return CacheEntry(path, built_meta, from_cache=False)
+    finally:
+        lock.__exit__(None, None, None)
 
 
-def _cached_entry(path: Path, load: Callable[[Path], Any] | None) -> CacheEntry | None:
+def _writable(folder: Path, size: int = 1 << 16) -> bool:
+    """Whether ``size`` bytes can be written into ``folder`` just now."""
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".advlab-probe-") as probe:
+            probe.write(b"\0" * size)
+            probe.flush()
+            os.fsync(probe.fileno())
+        return True
+    except Exception:
+        return False
+
+
+def _warn_uncached(name: str, error: BaseException) -> None:
+    reason = getattr(error, "strerror", None) or " ".join(f"{type(error).__name__}: {error}".split())[:200]
+    warnings.warn(f"model cache: could not store {name} ({reason}); continuing without caching it", stacklevel=4)
+
+
+def _private_folder() -> Path:
+    """A temporary folder of this process for artifacts the cache could not take; removed at exit."""
+    folder = Path(tempfile.mkdtemp(prefix="advlab-uncached-"))
+    atexit.register(shutil.rmtree, folder, True)
+    return folder
+
+
+def _build_uncached(name: str, suffix: str, build: Callable[[Path], dict | None], error: BaseException) -> CacheEntry:
+    """Build into a private temporary folder (removed at exit) when the cache cannot be written."""
+    _warn_uncached(name, error)
+    path = _private_folder() / f"{name}{suffix}"
+    meta = build(path) or {}
+    return CacheEntry(path, meta, from_cache=False)
+
+
+def _cached_entry(path: Path, load: Callable[[Path], Any] | None, key: str | None = None) -> CacheEntry | None:
     """The valid entry at ``path`` (loaded with ``load`` when given), or None; a corrupt one is discarded."""
-    meta = _valid(path)
+    meta = _valid(path, key)
     if meta is not None and load is not None:
         try:
             load(path)
@@ -216,8 +276,12 @@ def cached_torch_model(
     trained: dict[str, Any] = {}
 
     def build(temporary: Path) -> dict | None:
-        trained["meta"] = train(model)
-        torch.save(model.state_dict(), temporary)
+        if "meta" not in trained:  # trained once: a retry into an uncached folder only saves
+            trained["meta"] = train(model)
+        try:
+            torch.save(model.state_dict(), temporary)
+        except Exception as error:  # torch reports a full disk as a RuntimeError of its own
+            raise OSError(f"saving the weights failed: {' '.join(str(error).split())[:200]}") from error
         return trained["meta"]
 
     def load(path: Path) -> None:
@@ -228,10 +292,9 @@ def cached_torch_model(
     parts = {"architecture": type(model).__name__, "layers": repr(model), **parts}
     try:
         return cached_artifact("models", name, parts, build, suffix=".pt", load=load)
-    except OSError as error:
-        if "meta" not in trained:  # the failure came before training: nothing to go on with
+    except Exception as error:
+        if "meta" not in trained:  # the failure came before or during training: that is the run's error
             raise
-        # Disk full or read-only cache: the model is trained in memory, the run goes on uncached.
-        warnings.warn(f"model cache: could not store {name} ({error.strerror or error}); continuing without caching it",
-                      stacklevel=2)
+        # Not even a private temporary folder could take the weights: the model is trained in memory.
+        _warn_uncached(name, error)
         return CacheEntry(cache_dir() / "models" / f"{name}-uncached.pt", trained["meta"] or {}, from_cache=False)

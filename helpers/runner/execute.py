@@ -22,6 +22,7 @@ from helpers.headline import from_records
 from helpers.progress import PROGRESS_FILE_ENV
 from helpers.runner.catalog import Study
 from helpers.runner.html import READER_SUFFIX, export_reports
+from helpers.runner.lock import watch
 from helpers.runner.relay import ProgressRelay
 
 PREFERRED_KERNEL = "advlab"
@@ -47,6 +48,8 @@ def kernel_manager_class(env: Mapping[str, str], private_folder: str):
             if os.name == "posix":
                 self.transport = "ipc"
                 self.ip = os.path.join(private_folder, "kernel")
+            # The connection file in the private folder too: whatever ends the run, removing it removes both.
+            self.connection_file = os.path.join(private_folder, "kernel-connection.json")
 
         async def _async_launch_kernel(self, kernel_cmd, **kw):
             environment = dict(kw.get("env") or os.environ)
@@ -143,6 +146,7 @@ def execute_into(
     t0 = time.perf_counter()
     error = ""
     private = tempfile.mkdtemp(prefix="advlab-kernel-")
+    watch(private)
     try:
         with ProgressRelay(progress_to or sys.stderr) as relay:
             env = {

@@ -3,7 +3,9 @@
 The lock file is created atomically (``O_CREAT | O_EXCL``) and holds the owner's host, process id,
 start time and command. A second runner on the same study and reports root refuses with one line
 naming the owner. A lock whose process is gone (same host, no such pid) is stale: it is removed and
-taken over, so a runner killed with SIGKILL does not block the next one for ever.
+taken over, so a runner killed with SIGKILL does not block the next one for ever; a watcher process
+(``watch``) removes the lock, staging and temporary folders of a runner killed that way as soon as it
+is gone.
 """
 from __future__ import annotations
 
@@ -15,6 +17,10 @@ from datetime import datetime
 from pathlib import Path
 
 LOCK_SUFFIX = ".lock"
+
+
+class Terminated(BaseException):
+    """SIGTERM, turned into an exception so that staging folders, locks and the index are cleaned up."""
 
 
 class StudyBusyError(RuntimeError):
@@ -72,6 +78,7 @@ class StudyLock:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 fh.write(json.dumps(record))
             self.owned = True
+            watch(self.path, lock_pid=os.getpid())
             return
         raise StudyBusyError(f"could not take {self.path}: another run keeps creating it")
 
@@ -86,3 +93,63 @@ class StudyLock:
 
     def __exit__(self, *exc) -> None:
         self.release()
+
+
+# --------------------------------------------------------------------------------------------------
+# Clean-up after a process that cannot clean up itself (SIGKILL, OOM killer)
+
+_REAPER_CODE = r"""
+import json, os, shutil, sys
+items = []
+for line in sys.stdin:  # end of input: the process that started us has exited, however it ended
+    try:
+        items.append(json.loads(line))
+    except ValueError:
+        pass
+for item in items:
+    path = item.get("path", "")
+    try:
+        if item.get("lock_pid") is not None:
+            with open(path, encoding="utf-8") as handle:
+                if json.load(handle).get("pid") == item["lock_pid"]:
+                    os.unlink(path)
+        elif os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+        elif os.path.lexists(path):
+            os.unlink(path)
+    except (OSError, ValueError, AttributeError):
+        pass
+"""
+
+_reaper = None
+
+
+def watch(path: str | os.PathLike, *, lock_pid: int | None = None) -> None:
+    """Remove ``path`` (a staging or temporary folder, or a lock still owned by ``lock_pid``) when this
+    process exits, even when it is killed with SIGKILL.
+
+    A small watcher process, started on first use in its own session (so Ctrl-C does not reach it),
+    reads the paths from a pipe and removes whichever are still there once the pipe closes, which
+    happens when this process ends, however it ends. Paths that were cleaned up normally are gone by
+    then; a lock is removed only while it still names ``lock_pid``.
+    """
+    global _reaper
+    import subprocess
+
+    try:
+        if _reaper is None or _reaper.poll() is not None or _reaper_pid != os.getpid():
+            _start_reaper(subprocess)
+        _reaper.stdin.write(json.dumps({"path": str(path), "lock_pid": lock_pid}) + "\n")
+        _reaper.stdin.flush()
+    except (OSError, ValueError):  # no watcher (no processes allowed, say): normal clean-up still runs
+        pass
+
+
+_reaper_pid = None
+
+
+def _start_reaper(subprocess) -> None:
+    global _reaper, _reaper_pid
+    _reaper = subprocess.Popen([sys.executable, "-c", _REAPER_CODE], stdin=subprocess.PIPE, text=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    _reaper_pid = os.getpid()

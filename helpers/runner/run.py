@@ -30,7 +30,7 @@ from helpers.formatting import format_number, format_seconds
 from helpers.headline import from_records
 from helpers.runner.execute import FALLBACK_KERNEL, execute_into, one_line, resolve_kernel
 from helpers.runner.index import FAILED_DIR, SWEEP_ENTRIES, write_index
-from helpers.runner.lock import StudyBusyError, StudyLock
+from helpers.runner.lock import StudyBusyError, StudyLock, Terminated, watch
 from helpers.runner.catalog import (
     DEFAULT_PRESET,
     Study,
@@ -128,6 +128,7 @@ def run_study(
     with StudyLock(root, study.id):
         _remove_stale_staging(root, study.id)
         staging = Path(tempfile.mkdtemp(prefix=f"{study.id}{STAGING_SUFFIX}-", dir=root))
+        watch(staging)
         try:
             os.chmod(staging, 0o755)
             return _execute(study, preset, parameters, staging, root, kernel_name)
@@ -278,6 +279,9 @@ def main(argv: Sequence[str] | None = None, *, notebooks_dir: str | Path | None 
         if sweeping:
             from helpers.runner.sweep import parse_sweeps, plan_runs
 
+            from helpers.runner.sweep import check_workers
+
+            check_workers(args.workers)
             sweeps = parse_sweeps(args.sweep)
             sweep_plan = [(study, plan_runs(study, args.preset, overrides, args.seeds, sweeps)) for study in chosen]
     except (UnknownNameError, ValueError) as exc:
@@ -337,7 +341,27 @@ def main(argv: Sequence[str] | None = None, *, notebooks_dir: str | Path | None 
 def _run_sweeps(sweep_plan, args, root: Path) -> int:
     from helpers.runner.sweep import run_sweep
 
-    failed = interrupted = False
+    failed = False
+    interrupted = ""
+    previous_handler = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        failed, interrupted = _sweep_each(sweep_plan, args, root, run_sweep)
+    except (KeyboardInterrupt, Terminated) as exc:  # between sweeps, or while one was starting
+        interrupted = "terminated" if isinstance(exc, Terminated) else "interrupted"
+        print(f"\n{interrupted}: the study being run keeps its previous results", file=sys.stderr)
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # clean-up and the index first
+    try:
+        index = _finish([], root)
+    finally:
+        signal.signal(signal.SIGTERM, previous_handler)
+    if index:
+        print(f"\nindex: {index}")
+    return 143 if interrupted == "terminated" else 130 if interrupted else 1 if failed else 0
+
+
+def _sweep_each(sweep_plan, args, root: Path, run_sweep) -> tuple[bool, str]:
+    failed = False
     for i, (study, planned) in enumerate(sweep_plan, 1):
         print(f"[{i}/{len(sweep_plan)}] {study.number}_{study.id} · preset {args.preset} · {len(planned)} runs", flush=True)
         try:
@@ -355,17 +379,9 @@ def _run_sweeps(sweep_plan, args, root: Path) -> int:
         ok = len(result.runs) - len(result.failed)
         print(f"    {ok} of {len(planned)} runs ok -> {_display_path(result.aggregate)}", flush=True)
         failed = failed or bool(result.failed)
-        if result.cancelled:
-            interrupted = True
-            break
-    index = _finish([], root)
-    if index:
-        print(f"\nindex: {index}")
-    return 130 if interrupted else 1 if failed else 0
-
-
-class Terminated(BaseException):
-    """SIGTERM, turned into an exception so that staging folders and the index are cleaned up."""
+        if result.interrupted:
+            return failed, result.interrupted
+    return failed, ""
 
 
 def _raise_terminated(signum, frame) -> None:
