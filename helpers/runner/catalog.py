@@ -118,10 +118,29 @@ def _valid_studies(studies: Iterable[Study]) -> str:
     return ", ".join(f"{s.id} ({s.number})" for s in studies) or "none"
 
 
+def study_from_path(path: Path) -> Study:
+    """The study of the notebook file at ``path`` (an edited copy anywhere): its presets are those in
+    ``presets/<study>/`` beside it, else the collection's; ``UnknownNameError`` in one line otherwise."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise UnknownNameError(f"no notebook at {path}")
+    match = _STEM.match(path.stem)
+    if not match:
+        raise UnknownNameError(f"notebook {path} is not named NN_<study>.ipynb (e.g. 00_quickstart.ipynb)")
+    study_id = match.group("id")
+    presets = _presets_of(path.parent, study_id)
+    if len(presets) == 1:
+        presets = _presets_of(paths.notebooks_dir(), study_id)
+    return Study(id=study_id, number=match.group("number"), path=path.resolve(),
+                 title=_title_of(path) or study_id.replace("_", " ").capitalize(), presets=presets)
+
+
 def find_study(name: str | Study, notebooks_dir: str | Path | None = None) -> Study:
     """The study called ``name`` (id, stem or number); ``UnknownNameError`` lists the valid ones."""
     if isinstance(name, Study):
         return name
+    if str(name).endswith(".ipynb") and (Path(name).exists() or "/" in str(name) or "\\" in str(name)):
+        return study_from_path(Path(name))
     studies = list_studies(notebooks_dir)
     for study in studies:
         if study.matches(str(name)):

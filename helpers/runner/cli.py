@@ -95,7 +95,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(note)
             print(f"{len(handed.copied)} files copied to {target}, notebooks with the outputs of their last run.")
             return 0
-        copied = copy_notebooks(target)
+        try:
+            copied = copy_notebooks(target)
+        except OSError as exc:
+            where = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(target) else ""
+            print(f"advlab notebooks: cannot copy the notebooks into {target}: {exc.strerror or exc}{where}",
+                  file=sys.stderr)
+            return 1
         print(f"{len(copied)} files copied to {target}. Open them with `advlab lab {rest[0]}`, or run them in batch "
               f"with `ADVLAB_NOTEBOOKS={target} advlab run STUDY`.")
         return 0

@@ -13,6 +13,7 @@ import csv
 import html
 import io
 import json
+import sys
 import os
 import tempfile
 from datetime import datetime
@@ -60,6 +61,20 @@ def _latest_failure(folder: Path, run: dict[str, Any]) -> dict[str, str] | None:
     }
 
 
+_FIELD_TYPES = {"number": (str, int), "title": str, "preset": str, "status": str, "error": str, "finished_at": str,
+                "wall_seconds": (int, float, type(None)), "html": str, "reader_html": str, "parameters": dict,
+                "headline": list, "device": str, "key_figure": (str, type(None)), "findings": (list, type(None))}
+
+
+def _malformed(*records: dict[str, Any]) -> str:
+    """Why a report folder's ``run.json`` / ``metrics.json`` cannot be shown (one line), or empty."""
+    for name, record in zip(("run.json", "metrics.json"), records):
+        for key, kinds in _FIELD_TYPES.items():
+            if key in record and (not isinstance(record[key], kinds) or isinstance(record[key], bool)):
+                return f"its {name} has {key!r} of type {type(record[key]).__name__}"
+    return ""
+
+
 def collect_rows(reports_root: str | Path | None = None) -> list[dict[str, Any]]:
     """One dict per report folder holding ``metrics.json`` or ``run.json``, in study order."""
     root = Path(reports_root) if reports_root is not None else paths.reports_root()
@@ -73,6 +88,10 @@ def collect_rows(reports_root: str | Path | None = None) -> list[dict[str, Any]]
         run = _read_json(folder / "run.json")
         aggregate = _read_json(folder / f"{AGGREGATE}.json")
         if not metrics and not run and not aggregate:
+            continue
+        problem = _malformed(run, metrics)
+        if problem:
+            print(f"index: skipped {folder.name}/ ({problem})", file=sys.stderr)
             continue
         study = folder.name
         parameters = metrics.get("parameters") or run.get("parameters") or {}

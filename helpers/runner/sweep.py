@@ -108,7 +108,7 @@ def plan_runs(study: Study, preset: str, overrides: Mapping[str, Any], seeds: Se
 def execute_run(notebook: str, preset: str, parameters: dict[str, Any], run_id: str, threads: int) -> dict[str, Any]:
     """One run, on a Dask worker: execute into a private temporary folder, return the files as bytes."""
     path = Path(notebook)
-    study = find_study(path.stem, path.parent)
+    study = find_study(str(path)) if path.suffix == ".ipynb" else find_study(path.stem, path.parent)
     folder = Path(tempfile.mkdtemp(prefix=f"advlab-run-{study.id}-"))
     watch(folder)
     kernel_name, _ = resolve_kernel()
