@@ -20,6 +20,7 @@ from helpers.runner.html import PROGRESS_BAR
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 REQUIRED = os.environ.get("ADVLAB_REQUIRE_BROWSER") == "1"
+RAW_LATEX = re.compile(r"\$[^$\n]+\$")  # a formula left as text between dollars
 NOISE = re.compile(r"TqdmWarning|IProgress|oneDNN|tensorflow/|without encryption|Traceback")
 
 try:
@@ -80,6 +81,11 @@ def _visit(page_path: Path, screenshot: Path) -> dict:
             page.wait_for_timeout(300)
             seen["stderr"] = page.locator('[data-mime-type="application/vnd.jupyter.stderr"]').all_inner_texts()
             seen["images"] = page.evaluate("Array.from(document.images).map(i => i.naturalWidth > 0)")
+            # Formulas: MathML elements the browser laid out, and any LaTeX left as text in rendered Markdown.
+            seen["math"] = page.evaluate(
+                "Array.from(document.querySelectorAll('math')).map(m => m.getBoundingClientRect().width > 0)")
+            seen["raw_math"] = [t for t in page.locator(".jp-RenderedMarkdown, .jp-MarkdownOutput").all_inner_texts()
+                                if RAW_LATEX.search(t)]
             page.screenshot(path=str(screenshot), full_page=False)
         finally:
             browser.close()
@@ -96,6 +102,23 @@ def test_report_renders_offline_with_no_errors_or_progress_output(smoke_reports,
     noisy = [t for t in seen["stderr"] if PROGRESS_BAR.search(t) or NOISE.search(t)]
     assert not noisy, f"{name} shows progress or warning output: {noisy[:3]}"
     assert seen["images"] and all(seen["images"]), f"{name}: an image did not load ({seen['images']})"
+
+
+@pytest.mark.parametrize("name", ["quickstart/quickstart.html", "quickstart/quickstart.reader.html"])
+def test_formulas_render_offline(smoke_reports, name, tmp_path):
+    seen = _visit(smoke_reports / name, tmp_path / "formulas.png")
+    assert seen["math"], f"{name} shows no formula"
+    assert all(seen["math"]), f"{name}: a formula was not laid out"
+    assert not seen["raw_math"], f"{name} shows LaTeX as text: {seen['raw_math'][0][:200]!r}"
+
+
+def test_the_formula_check_catches_latex_left_as_text(tmp_path):
+    _browser_or_skip()
+    page = tmp_path / "raw.html"
+    page.write_text('<html><body><div class="jp-RenderedMarkdown"><p>PGD: $x^{t+1} = \\Pi(x^t)$</p></div>'
+                    '<math><mi>x</mi></math></body></html>')
+    seen = _visit(page, tmp_path / "raw.png")
+    assert seen["raw_math"] and all(seen["math"])
 
 
 def test_the_browser_check_catches_a_remote_request_and_a_progress_block(tmp_path):
