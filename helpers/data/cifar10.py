@@ -24,7 +24,7 @@ from torchvision.io import ImageReadMode, decode_image, decode_jpeg, read_file
 
 from ..paths import DataMissingError, data_root
 from .download import RemoteFile, fetch
-from .photos import ImageDecodeError, list_class_folders, list_image_files
+from .photos import ImageDecodeError, check_class_folders, list_class_folders, list_image_files
 from .splits import ImageSplit, stratified_indices
 
 __all__ = ["CIFAR10_CLASSES", "load_cifar10"]
@@ -57,11 +57,7 @@ def _from_torchvision(root: Path, train_size, test_size, seed) -> ImageSplit:
 
 def _list_jpeg_split(folder: Path) -> tuple[list[Path], np.ndarray]:
     """Files and labels of one ``<split>/<class>/*`` folder, labels in the standard CIFAR-10 order."""
-    found = list_class_folders(folder)
-    if sorted(found) != sorted(CIFAR10_CLASSES):
-        raise ValueError(
-            f"{folder} should hold exactly the CIFAR-10 class folders {CIFAR10_CLASSES}, found {found}"
-        )
+    check_class_folders(folder, list_class_folders(folder), CIFAR10_CLASSES, "CIFAR-10")
     paths: list[Path] = []
     labels: list[int] = []
     for label, name in enumerate(CIFAR10_CLASSES):
@@ -77,16 +73,19 @@ def _decode(paths: list[Path]) -> torch.Tensor:
     """uint8 (N, 3, 32, 32) tensor from the files, batch-decoded; a bad file is named in the error."""
     if not paths:
         return torch.empty((0, 3, 32, 32), dtype=torch.uint8)
+    for path in paths:
+        if path.stat().st_size == 0:  # torchvision's message for it names no file
+            raise ImageDecodeError(path, "the file is empty (0 bytes)")
     contents = [read_file(str(p)) for p in paths]
     try:
         images = decode_jpeg(contents, mode=ImageReadMode.RGB)
-    except RuntimeError:
+    except (RuntimeError, ValueError):
         # Not all JPEG (a PNG mixed in) or a broken file: decode one by one to handle or name it.
         images = []
         for path, data in zip(paths, contents):
             try:
                 images.append(decode_image(data, mode=ImageReadMode.RGB))
-            except RuntimeError as err:
+            except (RuntimeError, ValueError) as err:
                 raise ImageDecodeError(path, err) from err
     for path, image in zip(paths, images):
         if image.shape != (3, 32, 32):

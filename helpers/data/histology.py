@@ -40,7 +40,7 @@ import torch
 
 from ..paths import DataMissingError, data_root
 from .download import RemoteFile, fetch
-from .photos import list_class_folders, read_images, sample_class_files
+from .photos import check_class_folders, list_class_folders, read_images, sample_class_files
 from .splits import ImageSplit, stratified_split
 
 __all__ = [
@@ -227,6 +227,11 @@ def _resolve(source: str | os.PathLike, download: bool) -> tuple[Path, str]:
         shared = _tile_root(root / "histology")
         if shared is not None and detect_scheme(list_class_folders(shared)) == spec.scheme:
             return shared, spec.title  # the name shows the path, so a partial copy is recognisable
+        if shared is not None:
+            names = list_class_folders(shared)
+            if len(set(names) & set(SCHEMES[spec.scheme])) * 2 >= len(SCHEMES[spec.scheme]):
+                # Mostly this scheme's folders, plus others: a damaged copy, not a missing one.
+                check_class_folders(shared, names, SCHEMES[spec.scheme], f"{spec.title} ({spec.scheme})")
         how_to_get = (
             f"Also looked at {root / 'histology'} for {spec.scheme} class folders. Call "
             f"load_histology({source!r}, download=True) with a network connection ({spec.size_text}), "
@@ -308,6 +313,9 @@ def load_histology(
     """
     tile_root, title = _resolve(source, download)
     tissue_classes = list_class_folders(tile_root)
+    scheme = detect_scheme(tissue_classes)
+    if scheme is not None and not mapping:  # a known set with a class folder gone would lose a group silently
+        check_class_folders(tile_root, tissue_classes, SCHEMES[scheme], f"the {scheme} tiles")
     table = {name: group_of(name, mapping) for name in tissue_classes}
     paths, tissue_index = sample_class_files(
         tile_root, tissue_classes, extensions=TILE_EXTENSIONS, per_class=max_per_class, seed=seed

@@ -54,10 +54,12 @@ _IDX_FILES = {
 
 
 def check_idx_files(raw: Path) -> None:
-    """Check the header and size of every unpacked MNIST file in ``raw``; ``DataCorruptError`` names a bad one.
+    """Check the header and size of every unpacked MNIST file in ``raw``, that labels are digits and that
+    each label file counts as many items as its image file; ``DataCorruptError`` names a bad one.
 
     torchvision would otherwise fail on such a file with an empty ``AssertionError`` or a reshape error.
     """
+    counts: dict[str, int] = {}
     for name, (magic, shape) in _IDX_FILES.items():
         path = raw / name
         if not path.exists():
@@ -81,6 +83,18 @@ def check_idx_files(raw: Path) -> None:
             items *= side
         if size != header_size + count * items:
             raise DataCorruptError(path, f"{header_size + count * items:,} bytes", f"{size:,} bytes (truncated or padded)")
+        counts[name] = count
+        if not shape:  # a label file: every label a digit
+            labels = memoryview(path.read_bytes())[header_size:]
+            largest = max(labels, default=0)
+            if largest > 9:
+                position = bytes(labels).index(largest)
+                raise DataCorruptError(path, "labels 0-9", f"label {largest} at item {position}")
+    for part in ("train", "t10k"):
+        images, labels = counts.get(f"{part}-images-idx3-ubyte"), counts.get(f"{part}-labels-idx1-ubyte")
+        if images is not None and labels is not None and images != labels:
+            raise DataCorruptError(raw / f"{part}-labels-idx1-ubyte", f"{images:,} labels (one per image in "
+                                   f"{part}-images-idx3-ubyte)", f"{labels:,}")
 
 
 def _to_float(images: torch.Tensor) -> torch.Tensor:

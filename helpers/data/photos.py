@@ -69,6 +69,22 @@ class ImageDecodeError(ValueError):
         super().__init__(f"cannot read image file {self.path}: {reason}")
 
 
+class ClassFolderError(ValueError):
+    """The class sub-folders of a data set are not the ones it should have; one line naming the folder,
+    what is missing or extra, and the expected list."""
+
+
+def check_class_folders(root: Path | str, found: Iterable[str], expected: Iterable[str], what: str) -> None:
+    """``ClassFolderError`` when the class folders ``found`` in ``root`` are not exactly ``expected``."""
+    found, expected = list(found), list(expected)
+    missing = [name for name in expected if name not in found]
+    extra = [name for name in found if name not in expected]
+    if missing or extra:
+        parts = ([f"missing {', '.join(missing)}"] if missing else []) + ([f"unexpected {', '.join(extra)}"] if extra else [])
+        raise ClassFolderError(f"{root}: the class folders of {what} do not match ({'; '.join(parts)}); "
+                               f"expected exactly: {', '.join(expected)}")
+
+
 def _is_hidden(name: str) -> bool:
     return name.startswith(".") or name == "__MACOSX"
 
