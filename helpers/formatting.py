@@ -89,3 +89,21 @@ def escape_markdown(text: Any) -> str:
     in Markdown and HTML: every character Markdown or HTML could read as markup becomes a character reference,
     and line breaks become spaces (a table cell stays one cell)."""
     return " ".join(str(text).splitlines()).translate(_MARKDOWN_SPECIALS)
+
+
+_MARKDOWN_ACTIVE = "\\`*_{}[]()#+-.!|~<>&\"'"
+
+
+def escape_markdown(text: Any) -> str:
+    """A string that is not the project's own text (a preset or file name, a class folder, a photo's
+    title or owner) made safe to put into Markdown: it renders as the same characters, never as
+    markup, a link or HTML, and stays on one line (a table cell, a heading)."""
+    out = []
+    for char in " ".join(str(text).split()):
+        if char in "<>&\"'":
+            out.append(f"&#{ord(char)};")
+        elif char in _MARKDOWN_ACTIVE:
+            out.append("\\" + char)
+        else:
+            out.append(char)
+    return "".join(out)

@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from helpers.findings import Outcome
 from helpers.headline import Metric, verdict
-from helpers.formatting import format_number
+from helpers.formatting import escape_markdown, format_number
 from helpers.params import check_parameters
 from helpers.progress import announce
 from helpers.results import StageTimer, write_metrics
@@ -110,7 +110,7 @@ def show_findings(outcomes: Iterable[Outcome], *, preset: str = "") -> None:
 
     from helpers.findings import findings_markdown
 
-    scale = f" at the {preset} preset" if preset else ""
+    scale = f" at the {escape_markdown(preset)} preset" if preset else ""
     display(Markdown(f"**Findings{scale}**\n\n{findings_markdown(list(outcomes))}"))
 
 

@@ -7,7 +7,9 @@ from typing import Any, Sequence
 def _cell(value: Any, percent: bool) -> str:
     if isinstance(value, float):
         return f"{100 * value:.1f}%" if percent else f"{value:.4g}"
-    return str(value)
+    # Cells may carry names the data chose (class folders, file names): never markup, never a cell break.
+    text = " ".join(str(value).split())
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
 
 
 def markdown_table(rows: Sequence[Sequence[Any]], columns: Sequence[str], *, percent: bool = True) -> str:
