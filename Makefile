@@ -5,7 +5,10 @@
 #   make reports STUDY=quickstart SEEDS=0,1,2 SWEEP="epochs=[1,2]"   many runs on Dask, plus an aggregate
 #   make test                         unit tests, notebooks under nbval (smoke preset), runner test
 #   make lab                          JupyterLab on notebooks/ with the project's kernel
-#   make bench                        PGD and training throughput of the quickstart CNN
+#   make bench                        PGD and training throughput (installs the torchattacks comparison)
+#   make setup-gpu                    on a Linux GPU machine: also .venv-tf, TensorFlow with its CUDA 12 libraries
+#   make gpu-check                    both frameworks on the GPU, every smoke preset with device=cuda
+#   make gpu-reports PRESET=full      every study on the GPU (gpu preset unless PRESET is given)
 #
 # Both `reports` and `test` build the environment first when needed (`make setup`).
 
@@ -14,6 +17,13 @@ comma  := ,
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.advlab-installed
+# The TensorFlow GPU environment: TensorFlow's CUDA 12 libraries and a CPU build of torch (PyPI's torch brings
+# CUDA 13 libraries that write the same nvidia/cudnn and nvidia/nccl files; README, "On a GPU").
+VENV_TF ?= .venv-tf
+TF_STAMP := $(VENV_TF)/.advlab-installed
+TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
+TF_STUDIES    := flickr_transfer_attacks
+TORCH_STUDIES := quickstart histology_defense cifar_robust_training mnist_uncertainty_detection gan_attacker
 
 STUDY  ?=
 PRESET ?= default
@@ -22,10 +32,10 @@ SEEDS  ?=
 SWEEP  ?=
 SCHEDULER ?=
 
-.PHONY: setup constraints reports test lab bench clean help
+.PHONY: setup setup-gpu constraints reports gpu-reports test lab bench gpu-check clean help
 
 help:
-	@sed -n '2,11p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,13p' Makefile | sed 's/^# \{0,1\}//'
 
 setup: $(STAMP)
 
@@ -55,8 +65,28 @@ test: setup
 lab: setup
 	$(VENV)/bin/advlab lab notebooks
 
+# torchattacks pins requests~=2.25.1, which no advlab environment can hold: installed with --no-deps once
+# `advlab bench` has checked that what it imports is present.
 bench: setup
-	$(VENV)/bin/advlab bench
+	$(VENV)/bin/advlab bench --install-comparison
+
+setup-gpu: setup $(TF_STAMP)
+
+$(TF_STAMP): pyproject.toml constraints.txt constraints-gpu.txt
+	@test -x $(VENV_TF)/bin/python || $(PYTHON) -m venv $(VENV_TF)
+	$(VENV_TF)/bin/python -m pip install --upgrade pip
+	$(VENV_TF)/bin/python -m pip install --no-deps --index-url $(TORCH_CPU_INDEX) $$(grep -E '^torch(vision)?==' constraints.txt)
+	$(VENV_TF)/bin/python -m pip install -c constraints.txt -c constraints-gpu.txt -e '.[gpu]'
+	@touch $(TF_STAMP)
+
+gpu-check: setup
+	$(VENV)/bin/advlab gpu-check
+
+gpu-reports: setup-gpu
+	$(VENV)/bin/advlab run $(TORCH_STUDIES) --preset $(if $(filter default,$(PRESET)),gpu,$(PRESET)) -p device=cuda; \
+	  torch=$$?; \
+	  $(VENV_TF)/bin/advlab run $(TF_STUDIES) --preset $(if $(filter default,$(PRESET)),gpu,$(PRESET)) -p device=cuda; \
+	  tf=$$?; exit $$(( torch || tf ))
 
 clean:
 	rm -rf reports/*/ reports/*.partial reports/index.html reports/index.csv build .pytest_cache

@@ -6,7 +6,7 @@ Measures, in one run, on the same model, data and batch size:
   ``ProjectedGradientDescentPyTorch`` with a leaner loop for the plain L-infinity case),
 - ART's NumPy PGD (``ProjectedGradientDescentNumpy``: gradients come back to NumPy every step),
 - a bare PyTorch PGD loop (the floor: forward, backward, sign step, projection),
-- PGD through torchattacks (when installed; it is not a dependency: ``pip install torchattacks``),
+- PGD through torchattacks (when installed; it is not a dependency, see ``install_comparison``),
 - training images per second of ``helpers.training.fit``,
 - the same for the CIFAR-10 study's MobileNetV3-small (width 0.5, stride-1 stem, its training recipe):
   ``helpers.training.fit`` against a bare PyTorch loop doing the same work (crop/flip, channels-last,
@@ -19,6 +19,10 @@ and prints the ratios (each PGD variant: best of ``--pgd-rounds`` interleaved ro
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -29,6 +33,47 @@ from helpers.data import load_mnist
 from helpers.device import pick_device, seed_everything
 from helpers.models import SmallCNN
 from helpers.training import fit
+
+
+# The comparison library, pinned to the version the README's numbers come from. It is installed without its
+# dependencies: every release pins ``requests~=2.25.1``, which no current environment can hold (advlab needs
+# ``requests>=2.28``), while ``import torchattacks`` itself only needs the modules below.
+TORCHATTACKS = "torchattacks==3.5.1"
+TORCHATTACKS_IMPORTS = ("torch", "torchvision", "numpy", "scipy", "tqdm", "requests")
+INSTALL_HINT = f"advlab bench --install-comparison (pip install --no-deps {TORCHATTACKS}, after checking what it imports)"
+
+
+def comparison_installed() -> bool:
+    return importlib.util.find_spec("torchattacks") is not None
+
+
+def missing_line() -> str:
+    """The one line ``advlab bench`` prints when the torchattacks column will be empty."""
+    return f"torchattacks is not installed, so its column stays empty; add it with: {INSTALL_HINT}"
+
+
+def install_comparison(python: str = sys.executable, run=subprocess.run, find_spec=importlib.util.find_spec) -> int:
+    """Install torchattacks into ``python``'s environment without its stale pins; 0 when it imports afterwards.
+
+    Checks first that everything ``import torchattacks`` needs is already there (it is, in any advlab
+    environment), so that ``--no-deps`` cannot leave a package that fails to import.
+    """
+    missing = [name for name in TORCHATTACKS_IMPORTS if find_spec(name) is None]
+    if missing:
+        print(f"advlab bench: not installing {TORCHATTACKS}: it imports {', '.join(missing)}, which this environment lacks",
+              file=sys.stderr)
+        return 1
+    installed = run([python, "-m", "pip", "install", "--quiet", "--no-deps", TORCHATTACKS])
+    if installed.returncode:
+        print(f"advlab bench: pip install --no-deps {TORCHATTACKS} failed (exit {installed.returncode})", file=sys.stderr)
+        return 1
+    check = run([python, "-c", "import torchattacks; print(torchattacks.__version__)"], capture_output=True, text=True)
+    if check.returncode:
+        print(f"advlab bench: {TORCHATTACKS} installed but does not import: {check.stderr.strip().splitlines()[-1:]}",
+              file=sys.stderr)
+        return 1
+    print(f"torchattacks {check.stdout.strip()} installed (--no-deps; its dependencies were already here)")
+    return 0
 
 
 def bare_torch_pgd(model, x, y, *, eps, eps_step, steps, batch_size, device):
@@ -211,7 +256,17 @@ def main(argv=None) -> int:
     parser.add_argument("--cifar-steps", type=int, default=10, help="PGD iterations on the MobileNetV3")
     parser.add_argument("--pgd-rounds", type=int, default=3, help="interleaved rounds of the PGD comparison (best kept)")
     parser.add_argument("--sweep-runs", type=int, default=4, help="quickstart smoke runs in the sweep benchmark (0: skip it)")
+    parser.add_argument("--install-comparison", action="store_true",
+                        help=f"install {TORCHATTACKS} (without its stale pins) when it is missing, then run")
     args = parser.parse_args(argv)
+
+    if not comparison_installed():
+        if args.install_comparison:
+            if install_comparison():
+                return 1
+            importlib.invalidate_caches()
+        else:
+            print(missing_line())
 
     seed_everything(0)
     device = pick_device(args.device)

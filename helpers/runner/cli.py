@@ -3,7 +3,10 @@
     advlab list                                   studies, titles and presets
     advlab run STUDY [--preset P] [-p k=v] ...    run studies (all options of python -m helpers.run,
                                                   sweeps included: --seeds, --sweep, --scheduler)
-    advlab bench                                  PGD, training and sweep throughput on this machine
+    advlab bench [--install-comparison]           PGD, training and sweep throughput on this machine
+                                                  (--install-comparison: add torchattacks' column first)
+    advlab gpu-check                              on a CUDA machine: both frameworks' GPUs, every smoke
+                                                  preset with device=cuda, GPU throughput (reports/gpu-check/)
     advlab lab                                    JupyterLab on the notebooks
     advlab notebooks DIR [--with-outputs]         copy the notebooks and presets to DIR to run and edit;
                                                   --with-outputs: the executed notebooks of the last runs
@@ -22,7 +25,7 @@ from typing import Sequence
 
 from helpers import paths
 
-COMMANDS = ("list", "run", "bench", "lab", "notebooks", "runtimes", "fetch", "colab")
+COMMANDS = ("list", "run", "bench", "gpu-check", "lab", "notebooks", "runtimes", "fetch", "colab")
 
 
 def copy_notebooks(target: Path) -> list[Path]:
@@ -64,6 +67,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (DataMissingError, DataCorruptError) as exc:
             print(f"advlab bench: {exc}", file=sys.stderr)
             return 1
+    if command == "gpu-check":
+        from helpers.runner.gpu_check import main as gpu_check_main
+
+        return gpu_check_main(rest)
     if command == "runtimes":
         from helpers.runner.runtimes import main as runtimes_main
 
