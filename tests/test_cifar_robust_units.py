@@ -39,12 +39,12 @@ def test_pgd_stays_in_the_ball_and_raises_the_loss():
     x, y = _toy()
     model = _linear()
     eps = 0.05
-    x_adv = at.pgd(model, x, y, eps=eps, steps=5)
+    x_adv = at.training_pgd(model, x, y, eps=eps, steps=5)
     assert (x_adv - x).abs().max() <= eps + 1e-6
     assert x_adv.min() >= 0 and x_adv.max() <= 1
     with torch.no_grad():
         assert F.cross_entropy(model(x_adv), y) > F.cross_entropy(model(x), y) + 0.01
-    x_fgsm = at.fgsm(model, x, y, eps=eps)
+    x_fgsm = at.training_fgsm(model, x, y, eps=eps)
     interior = ((x > eps) & (x < 1 - eps))
     assert torch.allclose((x_fgsm - x).abs()[interior], torch.full_like(x[interior], eps), atol=1e-6)
 
@@ -53,7 +53,7 @@ def test_regularized_loss_equals_its_formula():
     x, y = _toy(32)
     model = _linear()
     perturb = at.make_perturbation("fgsm", eps=0.1, steps=1)
-    loss, logits = at.regularized_loss(alpha=0.3, perturb=perturb)(model, x, y)
+    loss, logits = at.regularized(alpha=0.3, perturb=perturb)(model, x, y)
     x_adv = perturb(model, x, y)
     expected = 0.3 * F.cross_entropy(model(x), y) + 0.7 * F.cross_entropy(model(x_adv), y)
     assert torch.allclose(loss, expected, atol=1e-6)
@@ -82,7 +82,7 @@ def test_adversarial_training_raises_robust_accuracy_on_a_toy_problem():
     eps = 0.08
     natural = _train(_linear(), lambda m, a, b: (F.cross_entropy(m(a), b), m(a)), x, y)
     robust = _train(_linear(), at.pgd_loss(eps=eps, steps=5), x, y)
-    acc = lambda m: (m(at.pgd(m, x, y, eps=eps, steps=10)).argmax(1) == y).float().mean().item()
+    acc = lambda m: (m(at.training_pgd(m, x, y, eps=eps, steps=10)).argmax(1) == y).float().mean().item()
     assert acc(robust) > acc(natural) + 0.2
 
 

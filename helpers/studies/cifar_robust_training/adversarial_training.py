@@ -1,22 +1,24 @@
-"""Training-time attacks in plain PyTorch, the adversarial-training losses, and what they cost.
+"""Adversarial training: the training-time attacks, the losses and one training step, and what a step costs.
 
-ART is the reference implementation for *evaluating* models (``evaluation``), but inside a training
-loop its NumPy round trips and per-call setup would dominate. ``pgd`` here is the bare loop: k
-forward/backward passes with respect to the input only (``torch.autograd.grad`` on the perturbation,
-so no weight gradients are computed), a signed step, a projection onto the L-infinity ball and onto
-[0, 1]. One PGD-k training step therefore costs k input-gradient passes plus the weight update, about
-k + 1 natural steps; ``epoch_cost_ratio`` measures it.
+The attacks are ``helpers.gradient_attacks``' FGSM and PGD (the collection's one home of both), driven by
+``input_gradient(model, train_mode=True)``: the model stays in training mode while the attack runs, so
+batch-norm normalizes each attack pass with the batch's own statistics, as the training batch sees them
+(and updates its running statistics, as training does). Gradients are taken with respect to the input only
+(``torch.autograd.grad``), so one PGD-k training step costs k input-gradient passes plus the weight update,
+about k + 1 natural steps; ``epoch_cost_ratio`` measures it.
 
 Losses (each ``loss_fn(model, x, y) -> (loss, logits)`` for ``helpers.training.fit``):
 
-- ``pgd_loss``: cross-entropy on PGD examples only (Madry et al. 2018; the study's defense (a));
+- ``pgd_loss``: cross-entropy on PGD examples only (Madry et al. 2018; the study's defense (a)); one step of
+  ``fit`` with it is ``pgd_adversarial_training``;
 - ``fgsm_loss``: cross-entropy on FGSM examples only;
-- ``regularized_loss``: alpha * J(x) + (1 - alpha) * J(x + delta) (Goodfellow et al. 2015), delta from
-  FGSM or PGD.
+- ``regularized``: ``regularized_loss``, alpha * J(x) + (1 - alpha) * J(x + delta) (Goodfellow et al. 2015),
+  delta from FGSM or PGD.
 """
 from __future__ import annotations
 
 import copy
+import functools
 import time
 from typing import Callable
 
@@ -24,83 +26,88 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from helpers.gradient_attacks import default_step_size, fgsm, input_gradient, pgd
 
-def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, steps: int, step_size: float | None = None,
-        random_start: bool = True, eot: int = 1, generator: torch.Generator | None = None) -> torch.Tensor:
-    """L-infinity PGD on ``model`` (untargeted, maximizing cross-entropy); returns ``x + delta`` in [0, 1].
+#: ``perturb(model, x, y) -> x_adv``: how a loss gets the adversarial copies of a training batch.
+Perturbation = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
 
-    ``steps=1, step_size=eps, random_start=False`` is FGSM. ``eot > 1`` averages the loss over that many
-    forward passes per step (expectation over transformation), for models that are random (input noise).
-    The model's train/eval mode is left as it is.
-    """
-    if eps <= 0 or steps <= 0:
+
+def training_pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, steps: int,
+                 step_size: float | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+    """The inner maximization on a training batch: PGD-k from a random start, batch-norm in training mode."""
+    if eps <= 0 or steps <= 0:  # no budget: the batch itself
         return x.detach().clone()
-    step_size = step_size if step_size is not None else 2.5 * eps / steps
-    x = x.detach()
-    if random_start:
-        noise = torch.rand(x.shape, generator=generator, device="cpu" if generator is not None else x.device)
-        delta = (noise.to(x.device) * 2 - 1) * eps
-        delta = (x + delta).clamp(0, 1) - x
-    else:
-        delta = torch.zeros_like(x)
-    for _ in range(steps):
-        delta.requires_grad_(True)
-        loss = sum(F.cross_entropy(model(x + delta), y) for _ in range(eot)) / eot
-        (grad,) = torch.autograd.grad(loss, delta)
-        with torch.no_grad():
-            delta = (delta + step_size * grad.sign()).clamp(-eps, eps)
-            delta = (x + delta).clamp(0, 1) - x
-    return (x + delta).detach()
+    step_size = step_size if step_size is not None else default_step_size(eps, steps)
+    return pgd(input_gradient(model, train_mode=True), x, y, eps=eps, steps=steps, step_size=step_size,
+               generator=generator)
 
 
-def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float) -> torch.Tensor:
-    """One signed-gradient step of size ``eps`` from ``x`` (no random start)."""
-    return pgd(model, x, y, eps=eps, steps=1, step_size=eps, random_start=False)
+def training_fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float) -> torch.Tensor:
+    """FGSM on a training batch (one signed step of size ``eps``), batch-norm in training mode."""
+    if eps <= 0:
+        return x.detach().clone()
+    return fgsm(input_gradient(model, train_mode=True), x, y, eps=eps)
 
 
-def make_perturbation(attack: str, *, eps: float, steps: int, step_size: float | None = None) -> Callable:
+def make_perturbation(attack: str, *, eps: float, steps: int = 1, step_size: float | None = None) -> Perturbation:
     """``perturb(model, x, y) -> x_adv`` for ``attack`` "pgd" (k = ``steps``) or "fgsm"."""
     if attack == "pgd":
-        return lambda model, x, y: pgd(model, x, y, eps=eps, steps=steps, step_size=step_size)
+        return functools.partial(training_pgd, eps=eps, steps=steps, step_size=step_size)
     if attack == "fgsm":
-        return lambda model, x, y: fgsm(model, x, y, eps=eps)
+        return functools.partial(training_fgsm, eps=eps)
     raise ValueError(f"attack must be 'pgd' or 'fgsm', got {attack!r}")
 
 
-def adversarial_loss(perturb: Callable):
-    """Cross-entropy on the adversarial examples ``perturb`` makes of each batch (data augmentation by replacement)."""
+def adversarial_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, perturb: Perturbation):
+    """Cross-entropy at the adversarial copies ``perturb`` makes of the batch (the batch is replaced, not augmented)."""
+    logits = model(perturb(model, x, y))
+    return F.cross_entropy(logits, y), logits
 
-    def loss_fn(model, x, y):
-        logits = model(perturb(model, x, y))
-        return F.cross_entropy(logits, y), logits
 
-    return loss_fn
+def pgd_adversarial_training(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, *,
+                             eps: float, steps: int, step_size: float) -> torch.Tensor:
+    """One step of min over theta of E[ max over ||delta||_inf <= eps of CE(f_theta(x + delta), y) ] (Madry et al.).
+
+    The inner maximum is approximated by PGD-k on the batch; the outer minimum takes one optimizer step on the
+    cross-entropy at those adversarial examples. ``helpers.training.fit`` with ``pgd_loss`` runs exactly this
+    step on every batch (plus the learning-rate schedule and the crops and flips). Returns the batch's loss.
+    """
+    model.train()
+    x_adv = training_pgd(model, x, y, eps=eps, steps=steps, step_size=step_size)  # inner max: PGD-k
+    loss = F.cross_entropy(model(x_adv), y)  # the objective at the adversarial examples
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()  # outer min: gradient with respect to the weights
+    optimizer.step()
+    return loss.detach()
 
 
 def pgd_loss(*, eps: float, steps: int, step_size: float | None = None):
-    return adversarial_loss(make_perturbation("pgd", eps=eps, steps=steps, step_size=step_size))
+    """``loss_fn`` of PGD adversarial training: cross-entropy on PGD-k examples of each batch."""
+    return functools.partial(adversarial_loss, perturb=make_perturbation("pgd", eps=eps, steps=steps, step_size=step_size))
 
 
 def fgsm_loss(*, eps: float):
-    return adversarial_loss(make_perturbation("fgsm", eps=eps, steps=1))
+    """``loss_fn`` of FGSM adversarial training: cross-entropy on FGSM examples of each batch."""
+    return functools.partial(adversarial_loss, perturb=make_perturbation("fgsm", eps=eps))
 
 
-def regularized_objective(model, x, x_adv, y, alpha: float):
-    """alpha * J(x) + (1 - alpha) * J(x_adv); returns (loss, clean logits)."""
-    logits_both = model(torch.cat([x, x_adv]))
-    clean, adv = logits_both[: len(x)], logits_both[len(x):]
-    return alpha * F.cross_entropy(clean, y) + (1 - alpha) * F.cross_entropy(adv, y), clean
+def regularized_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, alpha: float, perturb: Perturbation):
+    """alpha * J(x) + (1 - alpha) * J(x + delta), delta from ``perturb`` (Goodfellow et al. 2015).
+
+    The clean and adversarial halves go through the model as one batch; returns the loss and the clean logits.
+    """
+    x_adv = perturb(model, x, y)
+    logits = model(torch.cat([x, x_adv]))
+    clean, adversarial = logits[: len(x)], logits[len(x):]
+    loss = alpha * F.cross_entropy(clean, y) + (1 - alpha) * F.cross_entropy(adversarial, y)
+    return loss, clean
 
 
-def regularized_loss(*, alpha: float, perturb: Callable):
-    """The regularized adversarial objective, the adversarial part from ``perturb`` (accuracy on the clean half)."""
+def regularized(*, alpha: float, perturb: Perturbation):
+    """``loss_fn`` of the regularized objective (``regularized_loss`` with its ``alpha`` and ``perturb``)."""
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha must lie in [0, 1], got {alpha}")
-
-    def loss_fn(model, x, y):
-        return regularized_objective(model, x, perturb(model, x, y), y, alpha)
-
-    return loss_fn
+    return functools.partial(regularized_loss, alpha=alpha, perturb=perturb)
 
 
 def epoch_cost_ratio(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn, *, batch_size: int, batches: int = 4,

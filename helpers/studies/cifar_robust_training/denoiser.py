@@ -10,9 +10,9 @@ quality is reported as PSNR on test images.
 input noise, when on, is drawn afresh at every forward pass, so the defended classifier is random.
 
 Two attacks on it: the plain **transfer** attack (adversarials crafted on the bare classifier, then fed
-through the defense, what the study measured) and the **adaptive** attack: PGD through the whole chain
-(noise, autoencoders, classifier), averaging the loss over ``eot`` noise draws per step (expectation
-over transformation, Athalye et al. 2018).
+through the defense, what the study measured) and the **adaptive** attack, ``eot_pgd``: PGD through the whole
+chain (noise, autoencoders, classifier), each step's gradient averaging the loss over ``samples`` noise draws
+(expectation over transformation, Athalye et al. 2018), through ``helpers.gradient_attacks``.
 """
 from __future__ import annotations
 
@@ -22,8 +22,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from helpers.gradient_attacks import default_step_size, in_batches, input_gradient, pgd
 from helpers.training import fit, train_or_load
-from .adversarial_training import pgd
 
 
 class DenoisingAutoencoder(nn.Module):
@@ -70,7 +70,22 @@ def reconstruction_quality(autoencoder: nn.Module, x: torch.Tensor, *, sigma: fl
 
 
 def add_noise(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """``x + N(0, sigma^2)`` per pixel, clipped to [0, 1]; ``x`` itself when ``sigma`` is 0."""
     return (x + sigma * torch.randn_like(x)).clamp(0, 1) if sigma > 0 else x
+
+
+def denoising_loss(autoencoder: nn.Module, x: torch.Tensor, *, sigma: float) -> torch.Tensor:
+    """The autoencoder's training objective: mean squared error between its output on a noisy copy and the clean x."""
+    noisy = add_noise(x, sigma)  # x + N(0, sigma^2), clipped to [0, 1]
+    return F.mse_loss(autoencoder(noisy), x)
+
+
+def purify(x: torch.Tensor, autoencoder: nn.Module | None, *, layers: int, noise: float) -> torch.Tensor:
+    """The defense in front of the classifier: fresh Gaussian noise, then the same autoencoder ``layers`` times."""
+    x = add_noise(x, noise)  # a new draw at every call: the defended classifier is random
+    for _ in range(layers):
+        x = autoencoder(x)
+    return x
 
 
 class DefendedClassifier(nn.Module):
@@ -83,10 +98,7 @@ class DefendedClassifier(nn.Module):
         self.classifier, self.autoencoder, self.layers, self.noise = classifier, autoencoder, layers, noise
 
     def purify(self, x: torch.Tensor) -> torch.Tensor:
-        x = add_noise(x, self.noise)
-        for _ in range(self.layers):
-            x = self.autoencoder(x)
-        return x
+        return purify(x, self.autoencoder, layers=self.layers, noise=self.noise)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.purify(x))
@@ -98,7 +110,7 @@ def train_denoiser(data, *, sigma: float, epochs: int, batch_size: int, learning
     model = DenoisingAutoencoder(channels)
 
     def loss_fn(net, x, _y):
-        return F.mse_loss(net(add_noise(x, sigma)), x), torch.zeros(len(x), 1, device=x.device)
+        return denoising_loss(net, x, sigma=sigma), torch.zeros(len(x), 1, device=x.device)
 
     def train(net):
         return {"history": fit(net, data.x_train, data.y_train, epochs=epochs, batch_size=batch_size, lr=learning_rate,
@@ -124,12 +136,19 @@ def chain_accuracy(chain: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_
     return correct / len(x)
 
 
-def adaptive_pgd(chain: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, steps: int, eot: int,
+def eot_pgd(chain: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, steps: int, samples: int,
+            generator: torch.Generator | None = None) -> torch.Tensor:
+    """PGD through noise, autoencoders and classifier; each step follows the gradient of the loss averaged over
+    ``samples`` forward passes, each with its own noise draw (expectation over transformation)."""
+    gradient = input_gradient(chain, samples=samples)  # eval mode; the input noise stays random
+    return pgd(gradient, x, y, eps=eps, steps=steps, step_size=default_step_size(eps, steps), generator=generator)
+
+
+def adaptive_pgd(chain: DefendedClassifier, x: torch.Tensor, y: torch.Tensor, *, eps: float, steps: int, eot: int,
                  batch_size: int = 128, device="cpu", seed: int = 0) -> torch.Tensor:
-    """PGD through noise, autoencoders and classifier, the loss averaged over ``eot`` noise draws per step."""
+    """``eot_pgd`` over ``x`` in batches, seeded; one noise draw per step when the chain adds no noise."""
     torch.manual_seed(seed)
     chain.to(device).eval()
-    eot = eot if chain.noise > 0 else 1
-    out = [pgd(chain, x[i:i + batch_size].to(device), y[i:i + batch_size].to(device), eps=eps, steps=steps, eot=eot).cpu()
-           for i in range(0, len(x), batch_size)]
-    return torch.cat(out)
+    samples = eot if chain.noise > 0 else 1
+    attack = lambda xb, yb: eot_pgd(chain, xb, yb, eps=eps, steps=steps, samples=samples)  # noqa: E731
+    return in_batches(attack, x, y, batch_size=batch_size, device=device)

@@ -13,6 +13,10 @@ in one of two versions (``AUTOATTACK_VERSIONS``): the pair of untargeted APGD at
 difference-of-logits-ratio losses, 100 iterations, one restart each) that a CPU budget allows, or ART's
 standard list (both APGD losses with 5 restarts, DeepFool and the Square attack with 5,000 queries). An
 image counts as robust only if every attack of the list fails on it (per-image worst case).
+
+**The readable versions.** ART is the fast path; ``helpers.gradient_attacks``' ``fgsm`` and ``pgd`` and this
+module's ``deepfool`` are the same methods written out in plain PyTorch. ``compare_with_art`` runs both on the
+same images (PGD from the same random start) and reports how closely they agree.
 """
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ import numpy as np
 import torch
 
 from helpers import attacks, metrics
+from helpers.gradient_attacks import default_step_size, fgsm, in_batches, input_gradient, pgd
 from helpers.training import predict
 
 INPUT_SHAPE = (3, 32, 32)
@@ -137,3 +142,70 @@ def accuracy_vs_epsilon(model, x, y, epsilons, *, pgd_steps: int, batch_size: in
                                        desc=f"{name} {attacks.attack_title(attack, eps)}")
             curves[label][float(eps)] = accuracy_on(model, adv, y, device)
     return curves
+
+
+def deepfool(model, x: torch.Tensor, *, steps: int = 50, overshoot: float = 0.02) -> torch.Tensor:
+    """DeepFool (Moosavi-Dezfooli et al. 2016) as ART runs it: from x, step onto the nearest linearized decision
+    boundary between the predicted class l and another class k, until the label flips or ``steps`` run out;
+    the total perturbation is then stretched by ``1 + overshoot``. No budget: it looks for the smallest change."""
+    model.eval()
+    rows = torch.arange(len(x))
+    x_adv = x.detach().clone()
+    label = model(x_adv).argmax(1)  # the class to leave
+    for _ in range(steps):
+        x_adv.requires_grad_(True)
+        logits = model(x_adv)
+        active = logits.argmax(1) == label  # images not yet fooled
+        if not active.any():
+            break
+        grads = torch.stack([torch.autograd.grad(logits[:, k].sum(), x_adv, retain_graph=True)[0]
+                             for k in range(logits.shape[1])], 1)  # (N, K, C, H, W): the gradient of each logit
+        w = (grads - grads[rows, label][:, None]).flatten(2)  # grad f_k - grad f_l
+        f = (logits - logits[rows, label][:, None]).detach()  # f_k - f_l (negative while l wins)
+        distance = f.abs() / (w.norm(dim=2) + 1e-7)  # to each linearized boundary
+        distance[rows, label] = float("inf")
+        k = distance.argmin(1)  # the nearest one
+        r = f[rows, k].abs()[:, None] / (w[rows, k].norm(dim=1, keepdim=True) ** 2 + 1e-7) * w[rows, k]
+        x_adv = (x_adv.detach() + active[:, None, None, None] * r.view_as(x)).clamp(0, 1)
+    return (x + (1 + overshoot) * (x_adv.detach() - x)).clamp(0, 1)
+
+
+def compare_with_art(model, x: torch.Tensor, y: torch.Tensor, *, eps: float, steps: int, deepfool_images: int,
+                     deepfool_steps: int, batch_size: int = 128, device="cpu", seed: int = 0) -> dict:
+    """FGSM, PGD-``steps`` and DeepFool through ART (the evaluation's path) and through the readable functions, on
+    the same images; PGD starts from the same random point in both (generators seeded alike).
+
+    Per attack: both accuracies, the share of images on which the two agree (right or wrong), the largest pixel
+    difference between the two adversarial images, and for DeepFool the median L-infinity size of each's."""
+    classifier = art_classifier(model, device)
+    art_pgd = attacks.make_attack("pgd", classifier, eps=eps, batch_size=batch_size, max_iter=steps)
+    art_pgd.generator = torch.Generator().manual_seed(seed)  # TorchNativePGD's random start
+    gradient = input_gradient(model.to(device))
+    generator = torch.Generator().manual_seed(seed)
+    n = min(deepfool_images, len(x))
+    made = {
+        "FGSM": (attacks.generate(attacks.make_attack("fgsm", classifier, eps=eps, batch_size=batch_size), x.numpy(), y.numpy(),
+                                  desc="ART FGSM"),
+                 in_batches(lambda a, b: fgsm(gradient, a, b, eps=eps), x, y, batch_size=batch_size, device=device)),
+        f"PGD-{steps}": (attacks.generate(art_pgd, x.numpy(), y.numpy(), desc=f"ART PGD-{steps}"),
+                         in_batches(lambda a, b: pgd(gradient, a, b, eps=eps, steps=steps, step_size=default_step_size(eps, steps),
+                                                     generator=generator), x, y, batch_size=batch_size, device=device)),
+    }
+    if n > 0:
+        made["DeepFool"] = (
+            attacks.generate(attacks.make_attack("deepfool", classifier, batch_size=batch_size, max_iter=deepfool_steps),
+                             x[:n].numpy(), y[:n].numpy(), desc="ART DeepFool"),
+            in_batches(lambda a, b: deepfool(model, a, steps=deepfool_steps), x[:n], y[:n], batch_size=batch_size, device=device))
+    out = {}
+    for name, (art_images, ours) in made.items():
+        labels = y[: len(ours)]
+        right_art = predict(model, torch.as_tensor(art_images), device=device).argmax(1) == labels
+        right_ours = predict(model, ours, device=device).argmax(1) == labels
+        row = {"images": len(ours), "art": float(right_art.float().mean()), "readable": float(right_ours.float().mean()),
+               "agree": float((right_art == right_ours).float().mean()),
+               "max_pixel_difference": float((torch.as_tensor(art_images) - ours).abs().max())}
+        if name == "DeepFool":
+            size = lambda images: float(np.median((torch.as_tensor(images) - x[:n]).abs().flatten(1).max(1).values))  # noqa: E731
+            row.update(art_median_linf=size(art_images), readable_median_linf=size(ours))
+        out[name] = row
+    return out

@@ -4,7 +4,9 @@ A MobileNetV3-small is trained on CIFAR-10 naturally, with three adversarial-tra
 the prototype conformity loss (PCL); a denoising autoencoder stacked 0 to ``denoiser_layers`` times is put
 in front of the natural model. Every model and defense is evaluated under FGSM, PGD and DeepFool, the
 denoiser also under an adaptive EOT-PGD through the whole chain. ``report.py`` turns the results into
-tables, prose and the headline; ``reference.py`` holds the study's own numbers.
+tables, prose, the findings and the headline; ``reference.py`` holds the study's own numbers and claims.
+
+``METHODS`` maps each method the notebook puts on the page to its readable implementation.
 """
 from __future__ import annotations
 
@@ -17,11 +19,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from helpers import gradient_attacks
 from helpers.data import load_cifar10
 from . import adversarial_training as at
 from . import denoiser as dae
 from . import pcl as pcl_module
-from .evaluation import accuracy_vs_epsilon, evaluate_model
+from .evaluation import accuracy_vs_epsilon, compare_with_art, deepfool, evaluate_model
 from .model import CifarMobileNetV3, train_cached
 
 STUDY = "cifar_robust_training"
@@ -31,13 +34,26 @@ MODEL_LABELS = {
     "natural": "natural training",
     "pgd_at": "adversarial training, PGD examples",
     "fgsm_at": "adversarial training, FGSM examples",
-    "regularized": "regularized loss alpha*J(x)+(1-alpha)*J(x+delta)",
+    "regularized": "regularized loss α·J(x) + (1−α)·J(x+δ)",
     "pcl": "prototype conformity loss (2 phases)",
 }
 ADVERSARIAL_KINDS = ("pgd_at", "fgsm_at", "regularized")
 
 #: Learning rate of the denoising autoencoder (not a parameter of the notebook).
 DENOISER_LEARNING_RATE = 0.002
+
+#: The methods on the page: each name's readable implementation (``run.show_code(name)`` in the notebook).
+METHODS: dict[str, Callable] = {
+    "fgsm": gradient_attacks.fgsm,
+    "pgd": gradient_attacks.pgd,
+    "deepfool": deepfool,
+    "pgd_adversarial_training": at.pgd_adversarial_training,
+    "regularized_loss": at.regularized_loss,
+    "denoiser": dae.denoising_loss,
+    "defended_classifier": dae.purify,
+    "eot": dae.eot_pgd,
+    "prototype_conformity_loss": pcl_module.prototype_conformity_loss,
+}
 
 
 @dataclass
@@ -120,9 +136,10 @@ def monitor(data, params: Mapping[str, Any], device) -> Callable:
             return float((model(images).argmax(1) == y).float().mean())
 
     def callback(model, _record):
-        model.eval()
-        fgsm = at.fgsm(model, x, y, eps=eps)
-        pgd = at.pgd(model, x, y, eps=eps, steps=steps, generator=generator)
+        gradient = gradient_attacks.input_gradient(model)  # eval mode: the model as it will be attacked
+        fgsm = gradient_attacks.fgsm(gradient, x, y, eps=eps)
+        pgd = gradient_attacks.pgd(gradient, x, y, eps=eps, steps=steps, generator=generator,
+                                   step_size=gradient_attacks.default_step_size(eps, steps))
         return {"monitor_natural": accuracy(model, x), "monitor_fgsm": accuracy(model, fgsm), "monitor_pgd": accuracy(model, pgd),
                 "monitor_images": n}
 
@@ -138,7 +155,7 @@ def training_loss(kind: str, params: Mapping[str, Any]):
         return at.fgsm_loss(eps=eps)
     if kind == "regularized":
         perturb = at.make_perturbation(params["regularized_attack"], eps=eps, steps=k, step_size=pgd_step_size(params))
-        return at.regularized_loss(alpha=params["alpha"], perturb=perturb)
+        return at.regularized(alpha=params["alpha"], perturb=perturb)
     raise ValueError(f"unknown adversarial training {kind!r}")
 
 
@@ -230,6 +247,15 @@ def evaluate(name: str, model, data, params: Mapping[str, Any], device) -> dict:
                           deepfool_steps=params["deepfool_steps"], batch_size=params["batch_size"], device=device, name=name,
                           autoattack_size=params["autoattack_size"], autoattack_version=params["autoattack_version"],
                           autoattack_steps=params["autoattack_steps"])
+
+
+def compare_readable(model, data, params: Mapping[str, Any], device) -> dict:
+    """FGSM, PGD and DeepFool through ART and through their readable functions on the first ``curve_size`` test
+    images (DeepFool: the first ``deepfool_size`` of them), PGD from the same random start."""
+    n = params["curve_size"]
+    return compare_with_art(model, data.x_test[:n], data.y_test[:n], eps=params["epsilon"], steps=params["eval_pgd_steps"],
+                            deepfool_images=min(params["deepfool_size"], n), deepfool_steps=params["deepfool_steps"],
+                            batch_size=params["batch_size"], device=device, seed=params["seed"])
 
 
 StageFactory = Callable[[str], ContextManager[None]]
