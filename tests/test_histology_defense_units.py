@@ -212,6 +212,22 @@ def test_parameter_checks():
         check_combinations({"table_preprocessors": ["jpeg"], "preprocessors": ["spatial_smoothing"], "attacks": []})
 
 
+def test_too_few_tiles_per_class_are_refused_at_the_first_cell_with_one_line():
+    """max_per_class=2 once ran for minutes and failed in the post-processor stage; the parameter check refuses it."""
+    from conftest import default_parameters
+    from helpers.runner.catalog import list_studies, load_preset
+
+    smoke = {**default_parameters("histology_defense"),
+             **load_preset(next(s for s in list_studies() if s.id == "histology_defense"), "smoke")}
+    check_combinations(smoke)  # the smoke preset itself passes
+    with pytest.raises(ParameterError, match=r"max_per_class=2 .* use max_per_class >= 4") as info:
+        check_combinations({**smoke, "max_per_class": 2})
+    assert "\n" not in str(info.value)
+    with pytest.raises(ParameterError, match=r"use max_per_class >= 7"):
+        check_combinations({**smoke, "max_per_class": 6, "test_fraction": 0.3})
+    check_combinations({**smoke, "max_per_class": None})  # every tile: no cap to check
+
+
 def test_class_labels_postprocessor_keeps_each_rows_answer():
     probs = np.array([[0.1, 0.7, 0.1, 0.1], [0.6, 0.2, 0.1, 0.1], [0.1, 0.1, 0.1, 0.7]], np.float32)
     out = post.make_art_postprocessor("class_labels")(probs)

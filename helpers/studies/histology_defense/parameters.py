@@ -1,6 +1,7 @@
 """Parameters of ``notebooks/01_histology_defense.ipynb`` and the checks across them."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -31,7 +32,7 @@ PARAMETERS = {
     "images_dir": Param(str, help="kather2016, kather2019, kather2019-100k, or a path to a class-per-folder tree of tiles"),
     "mapping": MappingParam(dict, help="{folder: group} overriding the built-in class-to-group tables; {} for none"),
     "max_per_class": Param(int, low=1, high=100_000, optional=True, help="tiles per class folder, None for all"),
-    "min_tiles": Param(int, low=1, high=10_000_000, help="fewer tiles than this stop the run (the offline sample has 24)"),
+    "min_tiles": Param(int, low=1, high=10_000_000, help="fewer tiles than this stop the run"),
     "image_size": Param(int, low=16, high=256, help="tiles are resized to this square size"),
     "test_fraction": Param(float, low=0.1, high=0.9, help="share of tiles held out from training the CNN"),
     "model_path": Param(str, optional=True, help="a TorchScript file or a HistologyCNN state_dict; None trains the CNN"),
@@ -103,3 +104,30 @@ def check_combinations(params: Mapping[str, Any]) -> None:
     for name in params["attacks"]:
         if name in ("fgsm", "pgd") and not params[f"{name}_epsilons"]:
             raise ParameterError(f"attack {name!r} needs at least one budget in {name}_epsilons")
+    check_tiles_per_class(params["max_per_class"], params["test_fraction"])
+
+
+#: Tiles of each class folder needed on either side of the CNN's train / held-out split.
+MIN_TILES_PER_SIDE = 2
+
+
+def smallest_max_per_class(test_fraction: float) -> int:
+    """The smallest ``max_per_class`` that leaves ``MIN_TILES_PER_SIDE`` tiles of each class folder on both sides."""
+    return math.ceil(MIN_TILES_PER_SIDE / min(test_fraction, 1 - test_fraction) - 1e-9)
+
+
+def check_tiles_per_class(max_per_class: int | None, test_fraction: float) -> None:
+    """Refuse a ``max_per_class`` that leaves fewer than two tiles of a class folder on either side of the split.
+
+    Cancer and normal are one class folder each, and the post-processor stage splits the correctly classified
+    held-out tiles by tile into LightGBM's fit, validation and held-out parts: with one held-out tile per folder
+    those parts cannot be filled (the stage would fail minutes later, so the first cell says so instead).
+    """
+    if max_per_class is None:
+        return
+    smallest = smallest_max_per_class(test_fraction)
+    if max_per_class < smallest:
+        raise ParameterError(
+            f"max_per_class={max_per_class} leaves fewer than {MIN_TILES_PER_SIDE} tiles per class folder on one side of the "
+            f"test_fraction={test_fraction:g} split, too few for the post-processor stage's fit / validation / held-out parts: "
+            f"use max_per_class >= {smallest} (or None for all tiles)")

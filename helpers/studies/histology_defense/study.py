@@ -84,6 +84,10 @@ def select_clean(model, data, *, clean_size, seed: int, device) -> tuple[np.ndar
     return x, y, accuracy
 
 
+#: Correctly classified held-out tiles the post-processor stage needs: one each for LightGBM's fit, validation and held-out parts.
+MIN_CLEAN_TILES = 3
+
+
 @dataclass
 class FixedModel:
     """The frozen CNN, where it came from, and the clean set: held-out tiles it classifies correctly."""
@@ -101,8 +105,10 @@ def fixed_model(data, params: Mapping[str, Any], device) -> FixedModel:
     """Train (or load) the CNN, freeze it and select the clean set; stops when no held-out tile is classified correctly."""
     model, history, source = get_model(params, data, device)
     x_clean, y_clean, accuracy = select_clean(model, data, clean_size=params["clean_size"], seed=params["seed"], device=device)
-    if len(y_clean) == 0:
-        raise RuntimeError("the model classifies no held-out tile correctly: there is no clean set to defend")
+    if len(y_clean) < MIN_CLEAN_TILES:
+        raise RuntimeError(
+            f"the model classifies {len(y_clean)} held-out tiles correctly; the post-processor stage needs at least "
+            f"{MIN_CLEAN_TILES} (LightGBM's fit, validation and held-out parts): use more tiles (max_per_class) or epochs")
     return FixedModel(model, history, source, x_clean, y_clean, accuracy, len(data.y_test))
 
 
