@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .art_compat import input_gradient_classifier_class
 from .progress import progress_bar
 
 
@@ -48,7 +49,7 @@ def as_art_classifier(
         device = torch.device(device) if device is not None else next(model.parameters()).device
         model.eval()
         loss = torch.nn.CrossEntropyLoss() if from_logits else _nll_of_probabilities()
-        return _input_gradient_classifier_class()(
+        return input_gradient_classifier_class()(
             model=model,
             loss=loss,
             input_shape=tuple(input_shape),
@@ -72,46 +73,6 @@ def as_art_classifier(
         preprocessing_defences=preprocessing_defences,
         postprocessing_defences=postprocessing_defences,
     )
-
-
-_INPUT_GRADIENT_CLASS = None
-
-
-def _input_gradient_classifier_class():
-    """ART's ``PyTorchClassifier`` whose ``loss_gradient`` differentiates with respect to the input only.
-
-    ART computes the loss gradient with ``loss.backward()``, which also fills every weight's ``.grad`` (and
-    zeroes them first): work an attack never uses. This subclass takes ``torch.autograd.grad(loss, x)``
-    instead, the same number (the gradient of the loss with respect to ``x``) through the same estimator
-    interface, and falls back to ART's method where ART does more (RNNs, AMP, non-framework preprocessing).
-    Measured with ``make bench`` (PGD-40, quickstart CNN, 512 MNIST images, batch 128, CPU, one thread): ART's
-    method ran at 0.74x torchattacks' images per second, the input-only gradient at 0.92x (0.86x for PGD-10 on
-    the CIFAR MobileNetV3). The rest was ART's PGD loop around the gradient: see ``helpers/torch_pgd.py``.
-    """
-    global _INPUT_GRADIENT_CLASS
-    if _INPUT_GRADIENT_CLASS is not None:
-        return _INPUT_GRADIENT_CLASS
-    import torch
-    from art.estimators.classification import PyTorchClassifier
-
-    class InputGradientPyTorchClassifier(PyTorchClassifier):
-        def loss_gradient(self, x, y, training_mode: bool = False, **kwargs):
-            if self.is_rnn or self._use_amp or not self.all_framework_preprocessing:
-                return super().loss_gradient(x, y, training_mode=training_mode, **kwargs)
-            self._model.train(mode=training_mode)
-            is_tensor = isinstance(x, torch.Tensor)
-            x_grad = (x.detach() if is_tensor else torch.from_numpy(np.asarray(x))).to(self._device).requires_grad_(True)
-            y_t = y.detach() if isinstance(y, torch.Tensor) else torch.from_numpy(np.asarray(y))
-            inputs_t, y_preprocessed = self._apply_preprocessing(x_grad, y=y_t.to(self._device), fit=False, no_grad=False)
-            labels_t = self.reduce_labels(y_preprocessed)
-            if isinstance(labels_t, np.ndarray):
-                labels_t = torch.from_numpy(labels_t).to(self._device)
-            loss = self._loss(self._model(inputs_t)[-1], labels_t)
-            (grads,) = torch.autograd.grad(loss, x_grad)
-            return grads if is_tensor else grads.cpu().numpy().copy()
-
-    _INPUT_GRADIENT_CLASS = InputGradientPyTorchClassifier
-    return _INPUT_GRADIENT_CLASS
 
 
 def _nll_of_probabilities():

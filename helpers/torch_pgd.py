@@ -33,6 +33,7 @@ def torch_native_pgd_class():
     from art.utils import compute_success
 
     from helpers import gradient_attacks
+    from helpers.art_compat import pgd_targets
 
     class TorchNativePGD(ProjectedGradientDescentPyTorch):
         """ART's PyTorch PGD; ``generate`` runs the plain L-infinity case as a tensor loop (see the module)."""
@@ -52,7 +53,7 @@ def torch_native_pgd_class():
         def generate(self, x: np.ndarray, y: np.ndarray | None = None, **kwargs) -> np.ndarray:
             if not self._is_plain(kwargs):
                 return super().generate(x, y, **kwargs)
-            targets = self._set_targets(x, y)  # one-hot; the model's own predictions when y is None
+            targets = pgd_targets(self, x, y)  # one-hot; the model's own predictions when y is None
             device = self.estimator.device
             eps, step = float(self.eps), float(self.eps_step)
             low, high = (-np.inf, np.inf) if self.estimator.clip_values is None else map(float, self.estimator.clip_values)
