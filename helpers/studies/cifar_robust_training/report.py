@@ -1,7 +1,8 @@
-"""What study 2's results say: tables, prose written from the measured numbers, and the headline.
+"""What study 2's results say: tables, prose written from the measured numbers, the findings and the headline.
 
 Accuracies are fractions throughout (tables show them as percentages); the study's own numbers come from
-``reference.py`` and appear only in columns labelled "study".
+``reference.py`` and appear only in columns labelled "study". Prose that reads measured numbers is shown as
+Markdown (``show_*``); ``findings`` judges the study's claims, and ours, on this run's numbers.
 """
 from __future__ import annotations
 
@@ -10,15 +11,22 @@ from typing import Any, Mapping
 import math
 
 from helpers import metrics as stats
+from helpers.findings import DOES_NOT_HOLD, HOLDS, NOT_SHOWN, Outcome, all_of, exceeds, percent
+from helpers.formatting import escape_markdown, format_interval, format_percent
 from helpers.headline import Metric, metric
 from helpers.tables import show_table
 
-from .reference import MISSING, REFERENCE, REFERENCE_DENOISER, REFERENCE_MODELS
+from .reference import FINDINGS, GAIN, MISSING, REFERENCE, REFERENCE_DENOISER, REFERENCE_MODELS, VANISHED
 from .study import MODEL_LABELS, Models, Projection, Trained, adversarial_epochs, best_denoiser, history_ratio
 
+pct = format_percent
 
-def pct(v) -> str:
-    return f"{100 * v:.1f}%" if isinstance(v, float) else str(v)
+
+def show_markdown(text: str) -> None:
+    """Prose written from this run's numbers, displayed as Markdown."""
+    from IPython.display import Markdown, display
+
+    display(Markdown(text))
 
 
 def _how(trained: Trained, what: str) -> str:
@@ -26,16 +34,16 @@ def _how(trained: Trained, what: str) -> str:
 
 
 def interval(accuracy: float, n: int) -> stats.Interval:
-    """The 95% Wilson interval of an accuracy measured on ``n`` images."""
-    return stats.wilson_interval(round(accuracy * n), n)
+    """The 95% Wilson interval of an accuracy measured on ``n`` images (the estimate is the accuracy itself)."""
+    ci = stats.wilson_interval(round(accuracy * n), n)
+    return stats.Interval(float(accuracy), ci.low, ci.high)
 
 
 def with_ci(accuracy, n: int) -> str:
-    """"71.2% (68.3–73.9)": the accuracy with its 95% Wilson interval on ``n`` images."""
+    """"71.2% (68.3-73.9)": the accuracy with its 95% Wilson interval on ``n`` images."""
     if not isinstance(accuracy, float) or math.isnan(accuracy) or n <= 0:
-        return pct(accuracy)
-    ci = interval(accuracy, n)
-    return f"{100 * accuracy:.1f}% ({100 * ci.low:.1f}–{100 * ci.high:.1f})"
+        return pct(accuracy) if isinstance(accuracy, float) else str(accuracy)
+    return format_interval(interval(accuracy, n), scale=100, unit="%")
 
 
 def _points(a: float, b: float) -> str:
@@ -57,7 +65,7 @@ def training_summary(trained: Trained, epochs: int, images: int) -> str:
 
 
 def show_natural_training(natural: Trained, data, params: Mapping[str, Any]) -> None:
-    print(f"MobileNetV3-small, width {params['width']}, stem stride {params['stem_stride']}: {natural.parameter_count:,} "
+    show_markdown(f"MobileNetV3-small, width {params['width']}, stem stride {params['stem_stride']}: {natural.parameter_count:,} "
           f"parameters; {training_summary(natural, params['epochs'], len(data.x_train))}")
 
 
@@ -90,7 +98,7 @@ def attack_summary(e: dict) -> str:
 
 
 def show_attack_summary(natural_eval: dict) -> None:
-    print(attack_summary(natural_eval))
+    show_markdown(attack_summary(natural_eval))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -98,7 +106,7 @@ def show_attack_summary(natural_eval: dict) -> None:
 
 
 def show_cost(cost: dict, params: Mapping[str, Any]) -> None:
-    print(f"PGD-{params['train_pgd_steps']} step {cost['adversarial_batch_seconds']:.3f} s, natural step "
+    show_markdown(f"PGD-{params['train_pgd_steps']} step {cost['adversarial_batch_seconds']:.3f} s, natural step "
           f"{cost['natural_batch_seconds']:.3f} s ({cost['batches_timed']} batches each, interleaved): ratio "
           f"{cost['ratio']:.2f} (expected about {cost['expected']})")
 
@@ -146,14 +154,12 @@ def autoattack_version(models: Models) -> str:
 def show_adversarial(models: Models, cost: dict, params: Mapping[str, Any]) -> None:
     """Where each adversarially trained model came from, the table of all models so far, and what it shows."""
     start = "fine-tuned from the natural model" if params["finetune"] else "trained from scratch"
-    for kind, trained in models.trained.items():
-        if kind != "natural":
-            print(f"{MODEL_LABELS[kind]} ({start}): {training_summary(trained, adversarial_epochs(kind, params), params['train_size'])}")
+    lines = [f"- {MODEL_LABELS[kind]} ({start}): {training_summary(trained, adversarial_epochs(kind, params), params['train_size'])}"
+             for kind, trained in models.trained.items() if kind != "natural"]
+    show_markdown("\n".join(lines))
     show_table(*adversarial_table(models, params))
-    print(f"AutoAttack version: {autoattack_version(models)}.")
-    print(autoattack_summary(models.evals))
-    print(adversarial_summary(models.evals, cost, history_ratio(models), params))
-    print(overfitting_summary(models))
+    show_markdown(f"AutoAttack version: {autoattack_version(models)}.\n\n{autoattack_summary(models.evals)}\n\n"
+                  f"{adversarial_summary(models.evals, cost, history_ratio(models), params)}\n\n{overfitting_summary(models)}")
 
 
 COLLAPSE = 0.05
@@ -214,7 +220,9 @@ def most_robust_sentence(evals: dict) -> str:
 def adversarial_summary(evals: dict, cost: dict, hist_ratio: float | None, params: Mapping[str, Any]) -> str:
     nat, pgd_at = evals["natural"], evals["pgd_at"]
     text = (f"PGD adversarial training moves PGD accuracy from {pct(nat['pgd'])} to {pct(pgd_at['pgd'])} and natural accuracy from "
-            f"{pct(nat['natural'])} to {pct(pgd_at['natural'])} (study: 3.2% -> 34.3% and 77.7% -> 62.5%). "
+            f"{pct(nat['natural'])} to {pct(pgd_at['natural'])} (study: {pct(REFERENCE_MODELS['natural']['pgd'])} to "
+            f"{pct(REFERENCE_MODELS['pgd_at']['pgd'])} and {pct(REFERENCE_MODELS['natural']['natural'])} to "
+            f"{pct(REFERENCE_MODELS['pgd_at']['natural'])}). "
             f"{most_robust_sentence(evals)} ")
     text += (f"A PGD-{params['train_pgd_steps']} training step cost {cost['ratio']:.2f}x a natural one when timed interleaved in this "
              f"process (expected about {cost['expected']}x: {params['train_pgd_steps']} input-gradient passes plus the update)")
@@ -236,10 +244,10 @@ def show_denoiser_training(autoencoder: Trained, quality: dict | None = None, pa
                 f"{sum(e['seconds'] for e in autoencoder.history):.0f} s")
     mse = (f"; reconstruction MSE on noisy training images: {autoencoder.history[-1]['loss']:.4f}"
            if autoencoder.history else "")
-    print(f"denoiser ({autoencoder.parameter_count:,} parameters) {how}{mse}")
+    show_markdown(f"Denoiser ({autoencoder.parameter_count:,} parameters) {how}{mse}.")
     if quality is not None:
         show_table(*quality_table(quality), percent=False)
-        print(quality_summary(quality))
+        show_markdown(quality_summary(quality))
 
 
 def quality_table(quality: dict):
@@ -267,7 +275,7 @@ def denoiser_table(rows: list[dict]):
 
 def show_denoisers(rows: list[dict]) -> None:
     show_table(*denoiser_table(rows))
-    print(denoiser_summary(rows))
+    show_markdown(denoiser_summary(rows))
 
 
 def denoiser_summary(rows: list[dict]) -> str:
@@ -294,7 +302,7 @@ def denoiser_summary(rows: list[dict]) -> str:
 
 
 def show_pcl_training(pcl: Trained, params: Mapping[str, Any]) -> None:
-    print(f"PCL model {_how(pcl, 'trained ' + str(params['pcl_epochs']) + ' epochs of phase two')}")
+    show_markdown(f"PCL model {_how(pcl, 'trained ' + str(params['pcl_epochs']) + ' epochs of phase two')}.")
 
 
 def pcl_summary(evals: dict, scores: dict) -> str:
@@ -308,13 +316,13 @@ def pcl_summary(evals: dict, scores: dict) -> str:
             f"{with_ci(p['pgd'], n)} under PGD{aa} (natural model: {pct(nat['natural'])} / {pct(nat['fgsm'])} / {pct(nat['pgd'])}; "
             f"study {pct(ref['natural'])} natural, {pct(ref['attacked'])} attacked). Its hidden features are {sep} clustered by "
             f"class (silhouette {scores['PCL']:.3f} after vs {scores['natural']:.3f} before). Whatever the separation, PCL "
-            f"without adversarial examples is not a defense against a white-box attacker: RobustBench's AutoAttack evaluation of the "
-            f"original method leaves about 0.3% (Croce et al. 2021), and the study's 41.13% 'attacked' most likely comes from a "
-            f"weaker, unnamed attack.")
+            f"trained without adversarial examples has not held up against strong white-box attacks elsewhere: AutoAttack "
+            f"left the original method's CIFAR-10 model at about 0.3% (Croce & Hein 2020); compare this run's AutoAttack "
+            f"column with its PGD column.")
 
 
 def show_pcl(models: Models, projection: Projection) -> None:
-    print(pcl_summary(models.evals, projection.scores))
+    show_markdown(pcl_summary(models.evals, projection.scores))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -358,10 +366,10 @@ def show_final(models: Models, denoiser_rows: list[dict], data, params: Mapping[
     show_table(*final_table(rows, params, models.evals["natural"].get("deepfool_images", 0), params["adaptive_size"],
                             models.evals["natural"].get("autoattack_images", 0)))
     start = "fine-tuned from the natural model" if params["finetune"] else "from scratch"
-    print(f"preset {params['preset']!r}: {len(data.x_train)} training images, width {params['width']}, stem stride "
+    show_markdown(f"Preset {escape_markdown(params['preset'])}: {len(data.x_train)} training images, width {params['width']}, stem stride "
           f"{params['stem_stride']}, natural {params['epochs']} epochs, adversarial {adversarial_epochs('pgd_at', params)} epochs "
           f"(regularized loss {adversarial_epochs('regularized', params)}; {start}), "
-          f"PCL {params['epochs']}+{params['pcl_epochs']} epochs; {len(data.x_test)} test images ({data.name}); "
+          f"PCL {params['epochs']}+{params['pcl_epochs']} epochs; {len(data.x_test)} test images ({escape_markdown(data.name)}); "
           f"{autoattack_version(models)}. With {len(data.x_test)} images a 95% interval is about "
           f"±{100 * interval(0.5, len(data.x_test)).half_width:.1f} points at 50%.")
 
@@ -411,3 +419,135 @@ def extra(models: Models, cost: dict, denoiser_rows: list[dict], curves: dict, p
             "silhouette": projection.scores,
             "evaluations": {k: {c: v for c, v in e.items() if c != "adversarials"} for k, e in models.evals.items()},
             "from_cache": {k: t.from_cache for k, t in models.trained.items()}}
+
+
+# ---------------------------------------------------------------------------------------------------
+# The readable functions against ART
+
+
+def agreement_table(comparison: dict):
+    """One row per attack: both accuracies, how often the two agree, the largest pixel difference."""
+    rows = [[name, r["images"], r["art"], r["readable"], r["agree"], f"{r['max_pixel_difference']:.1e}"]
+            for name, r in comparison.items()]
+    return rows, ["attack", "images", "ART", "readable function", "same verdict per image", "largest pixel difference"]
+
+
+def agreement_summary(comparison: dict) -> str:
+    gaps = {name: abs(r["art"] - r["readable"]) for name, r in comparison.items()}
+    worst = max(gaps, key=gaps.get)
+    text = (f"The readable functions and ART's implementations give accuracies at most {100 * gaps[worst]:.1f} points apart "
+            f"({worst}); the column of per-image verdicts says on how many images they agree.")
+    deep = comparison.get("DeepFool")
+    if deep:
+        text += (f" DeepFool's median L-infinity perturbation: {deep['art_median_linf']:.4f} through ART, "
+                 f"{deep['readable_median_linf']:.4f} through the readable function.")
+    return text
+
+
+def show_agreement(comparison: dict) -> None:
+    show_table(*agreement_table(comparison))
+    show_markdown(agreement_summary(comparison))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Findings
+
+
+def _accuracy(value: Any, n: int) -> stats.Interval | None:
+    """An accuracy measured on ``n`` images as its 95% Wilson interval; None when it was not measured."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or math.isnan(value) or n <= 0:
+        return None
+    return interval(float(value), n)
+
+
+def _no_gain_beyond(a: stats.Interval, b: stats.Interval, margin: float) -> str:
+    """Whether ``a - b <= margin``: holds when the difference's interval lies at or under the margin."""
+    return {HOLDS: DOES_NOT_HOLD, DOES_NOT_HOLD: HOLDS}.get(exceeds(a, b, by=margin), NOT_SHOWN)
+
+
+def _gain(a: stats.Interval | None, b: stats.Interval | None) -> str:
+    return "not measured" if a is None or b is None else f"{100 * (a.estimate - b.estimate):+.1f} points"
+
+
+def _check(check, *values, **options) -> str:
+    """``check(*values)``, or not shown when a value was not measured in this run."""
+    return NOT_SHOWN if any(v is None for v in values) else check(*values, **options)
+
+
+def findings(models: Models | Mapping[str, dict], denoiser_rows: list[dict]) -> list[Outcome]:
+    """Each finding of ``reference.FINDINGS`` judged on this run: accuracies as 95% Wilson intervals over the images
+    each was measured on (AutoAttack and the adaptive attack on their first images only)."""
+    evals = models.evals if isinstance(models, Models) else models
+    judged = {f.key: f for f in FINDINGS}
+    out = []
+
+    def judge(key: str, status: str, evidence: str, contradicted: str = "") -> None:
+        finding = judged[key]
+        measured = contradicted if status == DOES_NOT_HOLD and not finding.ours else ""
+        out.append(finding.judge(status, evidence, measured=measured))
+
+    def acc(kind: str, column: str, n_key: str = "images"):
+        e = evals.get(kind, {})
+        return _accuracy(e.get(column), e.get(n_key, 0))
+
+    nat_pgd, at_pgd = acc("natural", "pgd"), acc("pgd_at", "pgd")
+    nat_clean, at_clean, at_fgsm = acc("natural", "natural"), acc("pgd_at", "natural"), acc("pgd_at", "fgsm")
+    judge("pgd_at_raises_pgd_accuracy", _check(exceeds, at_pgd, nat_pgd, by=GAIN),
+          f"PGD accuracy: PGD-trained {percent(at_pgd)}, natural {percent(nat_pgd)} ({_gain(at_pgd, nat_pgd)})",
+          f"PGD accuracy {percent(at_pgd)} against {percent(nat_pgd)}")
+    judge("pgd_at_costs_clean_accuracy", _check(exceeds, nat_clean, at_clean),
+          f"clean accuracy: natural {percent(nat_clean)}, PGD-trained {percent(at_clean)}",
+          f"clean accuracy {percent(at_clean)} after, {percent(nat_clean)} before")
+    judge("pgd_at_fgsm_below_pgd", _check(exceeds, at_pgd, at_fgsm),
+          f"PGD-trained model: FGSM {percent(at_fgsm)}, PGD {percent(at_pgd)}",
+          f"FGSM, the weaker attack, leaves {percent(at_fgsm)}, PGD {percent(at_pgd)}")
+
+    rows = {(r["layers"], r["noise"]): r for r in denoiser_rows}
+    n_test = evals.get("natural", {}).get("images", 0)
+    fgsm = {config: _accuracy(r["fgsm"], n_test) for config, r in rows.items()}
+    base, best = rows[(0, False)], best_denoiser(denoiser_rows)
+    best_key, deepest = (best["layers"], True), max(layers for layers, _ in rows)
+    judge("denoiser_raises_fgsm_accuracy", _check(exceeds, fgsm[best_key], fgsm[(0, False)], by=GAIN),
+          f"transferred FGSM: noise + {best['layers']} autoencoder(s) {percent(fgsm[best_key])}, undefended "
+          f"{percent(fgsm[(0, False)])}",
+          f"FGSM accuracy {percent(fgsm[best_key])} with the best denoiser, {percent(fgsm[(0, False)])} without")
+    judge("denoiser_needs_input_noise",
+          all_of(_check(exceeds, fgsm[(1, True)], fgsm[(1, False)]), _check(_no_gain_beyond, fgsm[(1, False)], fgsm[(0, False)], VANISHED)),
+          f"transferred FGSM: one autoencoder {percent(fgsm[(1, False)])} without noise, {percent(fgsm[(1, True)])} with; "
+          f"undefended {percent(fgsm[(0, False)])}",
+          f"one autoencoder without noise {percent(fgsm[(1, False)])}, with noise {percent(fgsm[(1, True)])}")
+    if deepest > 1:
+        judge("stacking_denoisers_raises_fgsm_accuracy", _check(exceeds, fgsm[(deepest, True)], fgsm[(1, True)]),
+              f"transferred FGSM with noise: {deepest} autoencoders {percent(fgsm[(deepest, True)])}, one "
+              f"{percent(fgsm[(1, True)])}",
+              f"{deepest} autoencoders {percent(fgsm[(deepest, True)])}, one {percent(fgsm[(1, True)])}")
+    else:
+        judge("stacking_denoisers_raises_fgsm_accuracy", NOT_SHOWN, "this run stacks at most one autoencoder")
+
+    pcl_pgd = acc("pcl", "pgd")
+    judge("pcl_raises_attacked_accuracy", _check(exceeds, pcl_pgd, nat_pgd, by=GAIN),
+          f"PGD accuracy: PCL {percent(pcl_pgd)}, natural {percent(nat_pgd)} ({_gain(pcl_pgd, nat_pgd)})",
+          f"PGD accuracy {percent(pcl_pgd)} after PCL, {percent(nat_pgd)} before")
+
+    m = best["adaptive_images"]
+    adaptive, white_box = _accuracy(best["adaptive"], m), _accuracy(base["adaptive"], m)
+    judge("denoiser_falls_to_eot", _check(_no_gain_beyond, adaptive, white_box, VANISHED),
+          f"first {m} images: noise + {best['layers']} autoencoder(s) under EOT-PGD {percent(adaptive)} (transferred PGD "
+          f"{percent(_accuracy(best['pgd_subset'], m))}); undefended model under PGD {percent(white_box)}")
+
+    natural_aa = acc("natural", "autoattack", "autoattack_images")
+    for key, kind, check in (("pgd_at_survives_autoattack", "pgd_at", lambda a: exceeds(a, natural_aa, by=GAIN)),
+                             ("regularized_gain_vanishes_under_autoattack", "regularized",
+                              lambda a: _no_gain_beyond(a, natural_aa, VANISHED)),
+                             ("pcl_gain_vanishes_under_autoattack", "pcl", lambda a: _no_gain_beyond(a, natural_aa, VANISHED))):
+        aa = acc(kind, "autoattack", "autoattack_images")
+        if aa is None or natural_aa is None:
+            judge(key, NOT_SHOWN, "AutoAttack did not run on both models")
+            continue
+        pgd_same = acc(kind, "pgd_on_autoattack_images", "autoattack_images")
+        natural_pgd_same = acc("natural", "pgd_on_autoattack_images", "autoattack_images")
+        judge(key, check(aa),
+              f"first {evals[kind]['autoattack_images']} images, {MODEL_LABELS[kind]} against natural: AutoAttack "
+              f"{percent(aa)} against {percent(natural_aa)} ({_gain(aa, natural_aa)}); PGD {percent(pgd_same)} against "
+              f"{percent(natural_pgd_same)} ({_gain(pgd_same, natural_pgd_same)})")
+    return out
