@@ -149,8 +149,8 @@ def cached_artifact(
     ``load``, if given, is tried on a cache hit; if it raises, the file counts as corrupt.
     """
     key = cache_key(parts, frameworks)
-    path = cache_dir() / kind / f"{name}-{key}{suffix}"
     try:
+        path = cache_dir() / kind / f"{name}-{key}{suffix}"
         entry = _cached_entry(path, load, key)
         if entry is not None:
             return entry
@@ -297,4 +297,4 @@ def cached_torch_model(
             raise
         # Not even a private temporary folder could take the weights: the model is trained in memory.
         _warn_uncached(name, error)
-        return CacheEntry(cache_dir() / "models" / f"{name}-uncached.pt", trained["meta"] or {}, from_cache=False)
+        return CacheEntry(Path(f"{name}-uncached.pt"), trained["meta"] or {}, from_cache=False)
