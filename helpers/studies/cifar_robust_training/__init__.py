@@ -12,10 +12,13 @@ The study's own methods, one module per concept:
 
 - ``model``: torchvision's MobileNetV3-small adapted to 32x32 inputs, trained and cached;
 - ``recipe``: the CPU training recipe (one-cycle Nesterov SGD, crops and flips on tensors, label smoothing,
-  channels-last) and the development trials that chose it;
-- ``adversarial_training``: framework-native PGD / FGSM for training-time attacks (and EOT), the
-  adversarial-training losses and a load-robust measurement of what a PGD-k epoch costs;
-- ``denoiser``: the convolutional denoising autoencoder, stacked 0-4 times with optional input noise;
+  channels-last);
+- ``adversarial_training``: the training-time attacks (``helpers.gradient_attacks`` with batch-norm in training
+  mode), the adversarial-training losses, one readable training step and a load-robust measurement of what a
+  PGD-k epoch costs;
+- ``denoiser``: the convolutional denoising autoencoder, its training objective, the chain (noise, 0-4
+  autoencoders, classifier) and the adaptive EOT-PGD through it;
 - ``pcl``: the prototype conformity loss (Mustafa et al., ICCV 2019) with two auxiliary branches;
-- ``evaluation``: natural / FGSM / PGD (and doubled-step PGD) / DeepFool / AutoAttack accuracy through ART.
+- ``evaluation``: natural / FGSM / PGD (and doubled-step PGD) / DeepFool / AutoAttack accuracy through ART, a
+  readable DeepFool, and the comparison of the readable attacks with ART's.
 """

@@ -4,7 +4,7 @@ torchvision's network is built for 224x224 ImageNet images and downsamples by 32
 
 - the first convolution has stride ``first_stride`` (default 1 instead of torchvision's 2), so a 32x32
   image reaches the last block as 2x2 instead of 1x1 (four downsamplings remain, in the blocks torchvision
-  puts them); ``stride_one_blocks`` removes the downsampling of further blocks (tried, see ``recipe``);
+  puts them); ``stride_one_blocks`` removes the downsampling of further blocks (tried while sizing the default preset: ``docs/reproducing/cifar_robust_training.md``);
 - the model works in the channels-last memory format (its input is converted), about twice as fast on a CPU;
 - ``width`` is torchvision's width multiplier (1.0 = the original; the CPU presets use less);
 - batch-norm momentum 0.1 instead of torchvision's 0.01: with a few hundred training steps the running

@@ -12,7 +12,7 @@ PARAMETERS = {
     "width": Param(float, low=0.1, high=2.0, help="MobileNetV3 width multiplier (1.0 = the original)"),
     "stem_stride": Param(int, choices=(1, 2), help="stride of the first convolution (torchvision: 2; 1 keeps a 2x2 map at the end)"),
     "batch_size": Param(int, low=8, high=4096),
-    "learning_rate": Param(float, low=1e-6, high=10.0, help="peak of the one-cycle SGD schedule, natural training (study: Adam 0.001)"),
+    "learning_rate": Param(float, low=1e-6, high=10.0, help="peak of the one-cycle SGD schedule, natural training (study: 0.001, optimizer not named)"),
     "label_smoothing": Param(float, low=0.0, high=0.5, help="label smoothing of natural training's cross-entropy"),
     "epochs": Param(int, low=1, high=1000, help="natural training epochs (study: 200); also PCL's first phase"),
     "finetune": Param(bool, help="adversarial training starts from the natural model (a deviation from the study)"),

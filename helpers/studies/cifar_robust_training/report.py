@@ -29,6 +29,10 @@ def show_markdown(text: str) -> None:
     display(Markdown(text))
 
 
+def _epochs(n: int) -> str:
+    return f"{n} epoch" if n == 1 else f"{n} epochs"
+
+
 def _how(trained: Trained, what: str) -> str:
     return "loaded from cache" if trained.from_cache else what
 
@@ -57,10 +61,10 @@ def _points(a: float, b: float) -> str:
 def training_summary(trained: Trained, epochs: int, images: int) -> str:
     """Epochs, images, seconds and images per second of a training run (or that it came from the cache)."""
     if trained.from_cache or not trained.history:
-        return f"loaded from cache ({epochs} epochs on {images} images when it was trained)"
+        return f"loaded from cache ({_epochs(epochs)} on {images} images when it was trained)"
     seconds = sum(e["seconds"] for e in trained.history)
     rate = sum(e["images_per_second"] * e["seconds"] for e in trained.history) / seconds
-    return (f"trained {epochs} epochs on {images} images in {seconds:.0f} s ({rate:.0f} images/s on this machine), "
+    return (f"trained {_epochs(epochs)} on {images} images in {seconds:.0f} s ({rate:.0f} images/s on this machine), "
             f"last-epoch training accuracy {pct(trained.history[-1]['accuracy'])} (augmented images)")
 
 
@@ -240,7 +244,7 @@ def adversarial_summary(evals: dict, cost: dict, hist_ratio: float | None, param
 def show_denoiser_training(autoencoder: Trained, quality: dict | None = None, params: Mapping[str, Any] | None = None) -> None:
     how = "loaded from cache" if autoencoder.from_cache or not autoencoder.history else "trained"
     if how == "trained" and params is not None:
-        how += (f" {params['denoiser_epochs']} epochs on {params['train_size']} noisy images in "
+        how += (f" {_epochs(params['denoiser_epochs'])} on {params['train_size']} noisy images in "
                 f"{sum(e['seconds'] for e in autoencoder.history):.0f} s")
     mse = (f"; reconstruction MSE on noisy training images: {autoencoder.history[-1]['loss']:.4f}"
            if autoencoder.history else "")
@@ -258,8 +262,9 @@ def quality_table(quality: dict):
 
 def quality_summary(quality: dict) -> str:
     one = quality["denoised"].get(1, float("nan"))
-    return (f"One pass lifts the noisy input from {quality['noisy']:.1f} dB to {one:.1f} dB PSNR; a clean image passed through "
-            f"comes back at {quality['clean_through']:.1f} dB (higher is closer to the original).")
+    moves = "lifts" if one > quality["noisy"] else "does not lift"
+    return (f"One pass {moves} the noisy input's PSNR ({quality['noisy']:.1f} dB before, {one:.1f} dB after); a clean image "
+            f"passed through comes back at {quality['clean_through']:.1f} dB (higher is closer to the original).")
 
 
 def denoiser_table(rows: list[dict]):
@@ -302,7 +307,7 @@ def denoiser_summary(rows: list[dict]) -> str:
 
 
 def show_pcl_training(pcl: Trained, params: Mapping[str, Any]) -> None:
-    show_markdown(f"PCL model {_how(pcl, 'trained ' + str(params['pcl_epochs']) + ' epochs of phase two')}.")
+    show_markdown(f"PCL model {_how(pcl, 'trained ' + _epochs(params['pcl_epochs']) + ' of phase two')}.")
 
 
 def pcl_summary(evals: dict, scores: dict) -> str:
@@ -412,13 +417,13 @@ def headline(models: Models, denoiser_rows: list[dict], cost: dict, params: Mapp
 
 
 def extra(models: Models, cost: dict, denoiser_rows: list[dict], curves: dict, projection: Projection,
-          quality: dict | None = None) -> dict:
+          quality: dict | None = None, comparison: dict | None = None) -> dict:
     """What ``metrics.json`` keeps beside the headline: every measured number of the run."""
     return {"cost": cost, "history_ratio": history_ratio(models), "denoiser": denoiser_rows, "curves": curves,
             "histories": {k: t.history for k, t in models.trained.items()}, "denoiser_psnr": quality,
             "silhouette": projection.scores,
             "evaluations": {k: {c: v for c, v in e.items() if c != "adversarials"} for k, e in models.evals.items()},
-            "from_cache": {k: t.from_cache for k, t in models.trained.items()}}
+            "from_cache": {k: t.from_cache for k, t in models.trained.items()}, "readable_vs_art": comparison}
 
 
 # ---------------------------------------------------------------------------------------------------
