@@ -1,7 +1,8 @@
 """Study 3 end to end on a small scale: on a mixed set of clean and FGSM digits the hybrid detector is
 more accurate than the undefended model; BIM-A stops each digit once it is misclassified; the adaptive attack
 stays in budget, fools the model and lowers the detector's flag rate below a non-adaptive attack's.
-Then the contract's pieces: the headline's keys, the parameter checks and the presets."""
+Then the contract's pieces: the headline's keys, the parameter checks and the presets. (The findings and the
+readable methods beside the fast ones: tests/test_mnist_detection_lessons.py.)"""
 from pathlib import Path
 
 import nbformat
@@ -11,11 +12,10 @@ import torch
 import yaml
 
 from conftest import needs_mnist
-from helpers import attacks
 from helpers.params import ParameterError, check_parameters
 from helpers.studies.mnist_uncertainty_detection import detector, parameters, report, robust, study
-from helpers.studies.mnist_uncertainty_detection.adaptive import adaptive_attack, adaptive_loss
-from helpers.studies.mnist_uncertainty_detection.bim import bim_a
+from helpers.studies.mnist_uncertainty_detection.adaptive import DetectorView, adaptive_attack, objective
+from helpers.studies.mnist_uncertainty_detection.bim import bim_a, run_in_batches
 from helpers.studies.mnist_uncertainty_detection.model import DropoutLeNet
 from helpers.studies.mnist_uncertainty_detection.reference import REFERENCE
 from helpers.training import fit
@@ -43,8 +43,7 @@ def trained():
 @needs_mnist
 def test_detector_beats_the_undefended_model_on_a_mixed_fgsm_set(trained):
     model, x, y = trained
-    classifier = attacks.as_art_classifier(model, input_shape=(1, 28, 28), nb_classes=10)
-    run = study.run_attack("fgsm", model, classifier, x, y, PARAMS)
+    run = study.attack_and_detect("fgsm", model, x, y, PARAMS)
     assert len(run.mixed) == 2 * len(x) and run.mixed.is_adversarial.mean() == 0.5
     assert run.attack_success > 0.5, "FGSM should fool the small model on most digits"
     hybrid = run.evaluations["hybrid"]
@@ -58,8 +57,7 @@ def test_detector_beats_the_undefended_model_on_a_mixed_fgsm_set(trained):
 @needs_mnist
 def test_repeats_give_an_interval_and_the_advantage_is_paired(trained):
     model, x, y = trained
-    classifier = attacks.as_art_classifier(model, input_shape=(1, 28, 28), nb_classes=10)
-    run = study.run_attack("fgsm", model, classifier, x[:100], y[:100], PARAMS)
+    run = study.attack_and_detect("fgsm", model, x[:100], y[:100], PARAMS)
     assert len(run.repeats) == 3
     assert run.repeats[0]["hybrid"]["accuracy"] == run.evaluations["hybrid"]["accuracy"]
     spread = run.spread("hybrid")
@@ -71,32 +69,35 @@ def test_repeats_give_an_interval_and_the_advantage_is_paired(trained):
     assert run.per_digit["hybrid"].sum() / len(run.mixed) == pytest.approx(run.evaluations["hybrid"]["accuracy"])
 
 
+def _bim_a(model, x, y, steps):
+    return run_in_batches(bim_a, model, x, y, eps=0.3, steps=steps, step_size=0.02)
+
+
+def _wrong(model, x, y):
+    with torch.no_grad():
+        return model(torch.from_numpy(x)).argmax(1).numpy() != y
+
+
 @needs_mnist
 def test_bim_a_stops_each_digit_once_it_is_misclassified(trained):
     model, x, y = trained
     x, y = x[:60], y[:60]
-    short, steps_short = bim_a(model, x, y, eps=0.3, step_size=0.02, max_steps=6)
-    long, steps_long = bim_a(model, x, y, eps=0.3, step_size=0.02, max_steps=20)
-    with torch.no_grad():
-        wrong_short = model(torch.from_numpy(short)).argmax(1).numpy() != y
-        wrong_long = model(torch.from_numpy(long)).argmax(1).numpy() != y
-    assert wrong_short.any() and wrong_long.mean() > 0.9
-    # A digit misclassified within 6 steps stopped there: 14 more allowed steps leave it exactly as it was.
-    stopped = steps_short < 6
-    assert stopped.any()
-    np.testing.assert_array_equal(long[stopped], short[stopped])
-    np.testing.assert_array_equal(steps_long[stopped], steps_short[stopped])
-    # Digits still correct after 6 steps keep moving, and every digit took a step per iteration until it flipped.
-    assert np.all(steps_long[~wrong_short] > 6)
+    by_steps = {k: _bim_a(model, x, y, k) for k in range(7)}   # 0 steps: the clean digits
+    long = _bim_a(model, x, y, 20)
+    wrong = {k: _wrong(model, adv, y) for k, adv in by_steps.items()}
+    assert not wrong[0].any() and wrong[6].any() and _wrong(model, long, y).mean() > 0.9
+    # The step that first fools a digit is its last: every later run (6 or 20 steps) returns it unchanged.
+    first = np.array([next((k for k in range(1, 7) if wrong[k][i]), 0) for i in range(len(y))])
+    for i in np.nonzero(first)[0]:
+        k = first[i]
+        np.testing.assert_array_equal(by_steps[6][i], by_steps[k][i])
+        np.testing.assert_array_equal(long[i], by_steps[k][i])
+        assert not wrong[k - 1][i], "one step earlier the digit was still right"
+    # Digits still right after 6 steps kept moving.
+    moving = first == 0
+    assert moving.any() and all(np.abs(long[i] - by_steps[6][i]).max() > 0 for i in np.nonzero(moving)[0])
     assert np.abs(long - x).max() <= 0.3 + 1e-6 and long.min() >= 0 and long.max() <= 1
-    # A stopped digit is misclassified; it took no more steps than it needed (one fewer and it was still right).
-    assert wrong_short[stopped].all()
-    needed = steps_short[stopped]
-    earlier, _ = bim_a(model, x[stopped], y[stopped], eps=0.3, step_size=0.02, max_steps=int(needed.min()) - 1) \
-        if needed.min() > 1 else (x[stopped], None)
-    with torch.no_grad():
-        still_right = model(torch.from_numpy(earlier)).argmax(1).numpy() == y[stopped]
-    assert still_right[needed == needed.min()].all()
+    assert not model.training
 
 
 @needs_mnist
@@ -120,7 +121,7 @@ def test_adaptive_loss_lowers_the_detectors_flag_rate(trained):
     every dropout pass) are flagged far less often, are as certain as clean digits, and are misclassified."""
     model, x, y = trained
     params = {**PARAMS, "repeats": 1}
-    x_bim, _ = bim_a(model, x, y, eps=0.3, step_size=0.03, max_steps=10)
+    x_bim = run_in_batches(bim_a, model, x, y, eps=0.3, steps=10, step_size=0.03)
     reference = study.evaluate_mixed("bim_a", model, x, x_bim, y, params)
     settings = reference.evaluations["hybrid"]["settings"][0]
     x_ad, y_ad = x[:80], y[:80]
@@ -136,14 +137,13 @@ def test_adaptive_loss_lowers_the_detectors_flag_rate(trained):
     assert bim_rate > 0.6
     assert adaptive_rate < bim_rate - 0.3
     assert (scores.provisional[:80] != y_ad).mean() > 0.8
-    # The loss itself: lower on the adaptive digits than on the clean ones they came from.
-    target = torch.as_tensor(scores.provisional[:80])
+    # The objective itself (minus the margin hinge over 8 dropout passes): higher on the adaptive digits than on
+    # the clean ones they came from.
+    view = DetectorView(model, 8)
     with torch.no_grad():
-        clean_loss, _ = adaptive_loss(model, torch.from_numpy(x_ad), torch.from_numpy(y_ad), eot_samples=8, crop_size=24,
-                                      kappa=10.0, target=target)
-        adv_loss, _ = adaptive_loss(model, torch.from_numpy(adv), torch.from_numpy(y_ad), eot_samples=8, crop_size=24,
-                                    kappa=10.0, target=target)
-    assert adv_loss.mean() < clean_loss.mean()
+        clean = objective(view(torch.from_numpy(x_ad)), torch.from_numpy(y_ad), kappa=10.0)
+        attacked = objective(view(torch.from_numpy(adv)), torch.from_numpy(y_ad), kappa=10.0)
+    assert attacked.mean() > clean.mean()
 
 
 def test_convergence_marks_include_the_default_and_smaller_step_counts():
@@ -239,9 +239,9 @@ def test_report_tables_and_prose_render_from_the_numbers():
         assert rows and all(len(r) == len(columns) for r in rows)
     assert "+6.0 points" in report.convergence_summary(adaptive) and "not converged" in report.convergence_summary(adaptive)
     assert "BIM-A" in report.bim_variants_summary(runs)
-    note = report.closing_note(runs, adaptive, study.RobustReference(
-        [], False, robust.RobustEvaluation("r", 10, 9, 5, 0.3, 5, 1), robust.RobustEvaluation("n", 10, 10, 0, 0.3, 5, 1), 1, 1))
-    assert "not met" in note and "BIM-A" in note
+    outcomes = report.findings(runs, adaptive)
+    assert [o.key for o in outcomes] == [f.key for f in report.FINDINGS]
+    assert all(o.evidence for o in outcomes)
 
 
 # ---------------------------------------------------------------------------------------------------

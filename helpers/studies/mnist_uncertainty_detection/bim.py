@@ -1,58 +1,74 @@
-"""The two BIM variants of Feinman et al. ("Detecting adversarial samples from artifacts", 2017), which the
-study's detector follows:
+"""The study's three gradient attacks, all through ``helpers.gradient_attacks``: FGSM, and BIM in the two
+variants of Feinman et al. ("Detecting adversarial samples from artifacts", 2017), which the study's
+detector follows:
 
 - **BIM-A** stops each digit as soon as it is misclassified, so it ends just past the decision boundary,
-  where the model is unsure and dropout passes disagree;
-- **BIM-B** runs a fixed number of iterations for every digit and keeps pushing past the boundary, into
-  regions where the model is confidently wrong.
+  where the model is unsure and dropout passes disagree. It is ``gradient_attacks.bim`` with a loss whose
+  gradient is zero for a digit the model already misclassifies: the signed step of that digit is then zero
+  and it stays where it is.
+- **BIM-B** runs a fixed number of iterations for every digit (``gradient_attacks.bim`` with the plain
+  cross-entropy) and keeps pushing past the boundary, into regions where the model is confidently wrong.
 
-BIM-B is ART's ``BasicIterativeMethod`` (``helpers.attacks``). ART has no per-image early stop, so BIM-A is
-written here in PyTorch: the same signed-gradient step on the cross-entropy of the true class, the same
-projection to the eps ball and to [0, 1], but a digit the model (dropout off) already misclassifies is not
-moved again.
+Every attack here sees the model in eval mode (dropout off), as the undefended classifier runs.
 """
 from __future__ import annotations
+
+from typing import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from helpers.progress import progress_bar
+from helpers import gradient_attacks
+from helpers.gradient_attacks import input_gradient
 
 VARIANTS = ("A", "B")
 
 
-def bim_a(model, x, y, *, eps: float, step_size: float, max_steps: int, batch_size: int = 500, device="cpu"):
-    """BIM-A on ``x`` (N, 1, 28, 28) with true labels ``y``: returns (adversarial digits, steps each digit took).
+def cross_entropy_while_correct(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The cross-entropy summed over the images the model still classifies correctly.
 
-    A digit takes a step only while the model (eval mode, dropout off) still classifies it correctly; one
-    that is never misclassified takes all ``max_steps``.
+    An image already misclassified contributes zero, so its input gradient is exactly zero: the signed step
+    ``sign(0) = 0`` leaves it where it is, which is BIM-A's early stop. (Images do not interact in an eval-mode
+    LeNet, so each image's gradient is that of its own term.)
+    """
+    still_right = (logits.argmax(1) == y).detach().float()
+    return (F.cross_entropy(logits, y, reduction="none") * still_right).sum()
+
+
+def bim_a(model, x: torch.Tensor, y: torch.Tensor, *, eps: float, steps: int, step_size: float) -> torch.Tensor:
+    """BIM-A: BIM whose step is zero for every digit the model (eval mode) already misclassifies.
+
+    Each digit takes signed steps up the cross-entropy of its true class until the first step that fools the
+    model, then stops; a digit never fooled takes all ``steps``.
+    """
+    gradient = input_gradient(model, loss=cross_entropy_while_correct, train_mode=False)
+    return gradient_attacks.bim(gradient, x, y, eps=eps, steps=steps, step_size=step_size)
+
+
+def bim_b(model, x: torch.Tensor, y: torch.Tensor, *, eps: float, steps: int, step_size: float) -> torch.Tensor:
+    """BIM-B: ``steps`` signed steps up the cross-entropy for every digit (``gradient_attacks.bim``)."""
+    return gradient_attacks.bim(input_gradient(model), x, y, eps=eps, steps=steps, step_size=step_size)
+
+
+def fgsm(model, x: torch.Tensor, y: torch.Tensor, *, eps: float) -> torch.Tensor:
+    """FGSM: one signed step of size ``eps`` up the cross-entropy (``gradient_attacks.fgsm``)."""
+    return gradient_attacks.fgsm(input_gradient(model), x, y, eps=eps)
+
+
+def run_in_batches(attack: Callable[..., torch.Tensor], model, x, y, *, batch_size: int = 500, device="cpu",
+                   **settings) -> np.ndarray:
+    """``attack(model, x_batch, y_batch, **settings)`` over NumPy digits ``x`` in batches on ``device``; NumPy out.
+
+    The model is left in eval mode.
     """
     device = torch.device(device)
     model.to(device).eval()
-    x_all = torch.as_tensor(np.asarray(x), dtype=torch.float32)
-    y_all = torch.as_tensor(np.asarray(y), dtype=torch.int64)
-    pieces, taken = [], []
-    with progress_bar(total=len(x_all), desc="BIM-A", unit="img") as bar:
-        for start in range(0, len(x_all), batch_size):
-            x0 = x_all[start:start + batch_size].to(device)
-            y0 = y_all[start:start + batch_size].to(device)
-            adv = x0.clone()
-            steps = torch.zeros(len(x0), dtype=torch.int64)
-            for _ in range(max_steps):
-                adv.requires_grad_(True)
-                logits = model(adv)
-                moving = logits.argmax(1) == y0                     # not yet misclassified
-                if not moving.any():
-                    break
-                (grad,) = torch.autograd.grad(F.cross_entropy(logits, y0, reduction="sum"), adv)
-                with torch.no_grad():
-                    stepped = torch.min(torch.max(adv + step_size * grad.sign(), x0 - eps), x0 + eps).clamp(0.0, 1.0)
-                    adv = torch.where(moving[:, None, None, None], stepped, adv.detach())
-                steps += moving.cpu().long()
-            pieces.append(adv.detach().cpu())
-            taken.append(steps)
-            bar.update(len(x0))
-    if not pieces:
-        return np.zeros((0, *x_all.shape[1:]), np.float32), np.zeros(0, np.int64)
-    return torch.cat(pieces).numpy(), torch.cat(taken).numpy()
+    x = torch.as_tensor(np.asarray(x), dtype=torch.float32)
+    y = torch.as_tensor(np.asarray(y), dtype=torch.int64)
+    try:
+        adversarial = gradient_attacks.in_batches(lambda xb, yb: attack(model, xb, yb, **settings), x, y,
+                                                  batch_size=batch_size, device=device)
+    finally:
+        model.eval()
+    return adversarial.numpy()

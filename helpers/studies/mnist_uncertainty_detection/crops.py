@@ -3,6 +3,9 @@ the full image size and reclassified; a crop *votes* for the provisional class w
 
 An adversarial perturbation is tuned to the exact pixel grid; cropping and resizing shifts and rescales
 it, which often undoes it, while a clean digit survives a small crop (Graese et al. 2016).
+
+``crop_vote`` is the readable version (one crop at a time); the study runs ``crop_predictions``, the five crops
+of a batch in one call, and ``count_votes``.
 """
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from helpers.progress import progress_bar
+from .uncertainty import dropout_active
 
 CROP_NAMES = ("top-left", "top-right", "bottom-left", "bottom-right", "centre")
 
@@ -27,6 +31,16 @@ def five_crops(x: torch.Tensor, crop_size: int) -> torch.Tensor:
     crops = torch.cat([x[..., r:r + crop_size, c:c + crop_size] for r, c in corners])
     resized = F.interpolate(crops, size=(height, width), mode="bilinear", align_corners=False)
     return resized.reshape(5, *x.shape)
+
+
+def crop_vote(model: nn.Module, x: torch.Tensor, provisional: torch.Tensor, crop_size: int) -> torch.Tensor:
+    """Crop-and-resize voting, readable: per image (B,), how many of its five crops (four corners and the centre,
+    side ``crop_size``, resized back) the model, dropout off, puts in the ``provisional`` class."""
+    votes = torch.zeros(len(x), dtype=torch.int64)
+    with torch.no_grad(), dropout_active(model, False):
+        for crop in five_crops(x, crop_size):        # (B, C, H, W) each
+            votes += (model(crop).argmax(1) == provisional).cpu()
+    return votes
 
 
 def count_votes(crop_predictions, provisional) -> np.ndarray:

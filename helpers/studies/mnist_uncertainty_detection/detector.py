@@ -176,11 +176,15 @@ def labeled_clean_breakdown(flagged, is_adversarial, provisional, y) -> dict:
 
 
 def summarize(evaluation: Evaluation, scores: Scores, mixed: MixedSet) -> dict:
-    """Confusion counts, detection accuracy and the labeled-clean breakdown of one evaluation."""
+    """Confusion counts, detection accuracy, the adversarial images let through and misclassified, and the
+    labeled-clean breakdown of one evaluation."""
     counts = metrics.detection_counts(evaluation.flagged, mixed.is_adversarial)
+    wrong = np.asarray(scores.provisional) != np.asarray(mixed.y)
     return {
         "method": evaluation.method,
         **counts.as_dict(),
+        # adversarial images the detector lets through and that are misclassified: the attacker's success
+        "passed_and_wrong": int((~np.asarray(evaluation.flagged, bool) & np.asarray(mixed.is_adversarial, bool) & wrong).sum()),
         "labeled_clean": labeled_clean_breakdown(evaluation.flagged, mixed.is_adversarial, scores.provisional, mixed.y),
         "settings": evaluation.settings,
     }

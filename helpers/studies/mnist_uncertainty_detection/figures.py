@@ -60,7 +60,7 @@ def roc_uncertainty(runs: Mapping[str, AttackRun]):
     return fig
 
 
-def convergence_curve(adaptive: AdaptiveResult, target: float = 0.9):
+def convergence_curve(adaptive: AdaptiveResult):
     """Pass-and-fool rate against the deployed thresholds: over attack steps (one line per masks-per-step
     count) and over masks per step at the default step count."""
     import matplotlib.pyplot as plt
@@ -73,14 +73,13 @@ def convergence_curve(adaptive: AdaptiveResult, target: float = 0.9):
         left.plot(steps, [100 * curve[s] for s in steps], marker="o", label=f"{masks} masks per step")
     right.plot(list(c.by_eot), [100 * v for v in c.by_eot.values()], marker="o", color="#2ca02c")
     for ax in (left, right):
-        ax.axhline(100 * target, color="grey", linestyle=":", linewidth=1)
         ax.set_ylim(0, 101)
         ax.set_xscale("log", base=2)
     left.axvline(c.steps, color="k", linestyle="--", linewidth=1)
     left.set(xlabel="attack steps", ylabel="pass and fool (%)", title="over steps")
     left.legend(loc="lower right")
     right.set(xlabel="dropout masks per step", title=f"over masks per step ({c.steps} steps)")
-    fig.suptitle(f"Adaptive attack on {c.n} digits, {_title(adaptive.reference)} thresholds (dotted: 90% target; dashed: default steps)")
+    fig.suptitle(f"Adaptive attack on {c.n} digits, {_title(adaptive.reference)} thresholds (dashed: default steps)")
     fig.tight_layout()
     return fig
 

@@ -30,9 +30,11 @@ PARAMETERS = {
     "adaptive_step_size": Param(float, low=1e-4, high=1.0),
     "adaptive_eot": Param(int, low=1, high=200, help="dropout masks averaged per adaptive step"),
     "adaptive_kappa": Param(float, low=0.0, high=1e3, help="logit margin the attacker asks of every pass (and crop)"),
-    "adaptive_restarts": Param(int, low=1, high=20, help="random restarts; per digit the lowest loss is kept"),
+    "adaptive_restarts": Param(int, low=1, high=20, help="random restarts; per digit the one with the highest objective is kept"),
     "adaptive_uncertainty_weight": Param(float, low=0.0, high=1e4, help="weight of an explicit uncertainty penalty"),
     "adaptive_crop_weight": Param(float, low=0.0, high=1e4, help="weight of the crop-margin term"),
+    "check_size": Param(int, low=10, high=10_000, help="test digits the readable and the fast MC dropout and crop voting are compared on"),
+    "attack_check_size": Param(int, low=2, high=10_000, help="digits the readable and the fast adaptive attack are compared on"),
     "convergence_size": Param(int, low=1, high=20_000, help="adaptive digits the convergence curve is measured on"),
     "convergence_eot": Param(list, item=int, low=1, high=200, help="dropout masks per step tried at the default step count"),
     "robust_epochs": Param(int, low=1, high=200, help="epochs of PGD adversarial training (from the natural LeNet)"),
@@ -64,6 +66,15 @@ def check_combinations(params: Mapping[str, Any]) -> None:
         raise ParameterError(
             f"convergence_size ({params['convergence_size']}) is measured on adversarial digits of the adaptive set, "
             f"which holds {params['adaptive_size'] // 2}: lower it or raise adaptive_size"
+        )
+    if params["attack_check_size"] > params["adaptive_size"] // 2:
+        raise ParameterError(
+            f"attack_check_size ({params['attack_check_size']}) digits of the adaptive set are compared on, which holds "
+            f"{params['adaptive_size'] // 2}: lower it or raise adaptive_size"
+        )
+    if params["check_size"] > params["test_size"]:
+        raise ParameterError(
+            f"check_size ({params['check_size']}) test digits are compared on, but test_size is {params['test_size']}"
         )
     if params["robust_eval_size"] > params["test_size"]:
         raise ParameterError(

@@ -3,11 +3,11 @@
 accuracy under a white-box PGD attack.
 
 Training starts from the naturally trained LeNet and continues on PGD adversarial digits only (Madry's
-min-max objective: a random start in the eps ball, then ``steps`` signed-gradient steps on the
-cross-entropy). The training-time attack is written here in PyTorch because it runs inside the training
-loop on every batch, where ART's round trip through NumPy would cost more than the step itself; the
-evaluation attack is ART's ``ProjectedGradientDescent`` (``helpers.attacks``), an implementation
-independent of the one the model was trained against.
+min-max objective): every batch is replaced by ``gradient_attacks.pgd`` of it (a random start in the eps
+ball drawn from an explicit generator, then signed steps on the cross-entropy) with the model's gradient
+taken in eval mode (dropout off), and the weights then take a step on those digits with dropout on. The
+evaluation attack is ART's ``ProjectedGradientDescent`` (``helpers.attacks``), whose PyTorch path runs the
+same ``gradient_attacks.pgd`` on the ART estimator's gradient.
 """
 from __future__ import annotations
 
@@ -20,44 +20,39 @@ import torch
 import torch.nn.functional as F
 
 from helpers import attacks, metrics
+from helpers.gradient_attacks import input_gradient, pgd
 from helpers.training import fit, predict, train_or_load
 
 
-def pgd_examples(model, x: torch.Tensor, y: torch.Tensor, *, eps: float, steps: int, step_size: float) -> torch.Tensor:
-    """Madry's PGD from a random start, with the model in eval mode (dropout off) and its weights frozen."""
-    was_training = model.training
-    model.eval()
-    for parameter in model.parameters():
-        parameter.requires_grad_(False)
-    try:
-        adv = (x + torch.empty_like(x).uniform_(-eps, eps)).clamp(0.0, 1.0)
-        for _ in range(steps):
-            adv.requires_grad_(True)
-            (grad,) = torch.autograd.grad(F.cross_entropy(model(adv), y), adv)
-            adv = torch.min(torch.max(adv.detach() + step_size * grad.sign(), x - eps), x + eps).clamp(0.0, 1.0)
-    finally:
-        for parameter in model.parameters():
-            parameter.requires_grad_(True)
-        model.train(was_training)
-    return adv.detach()
+def pgd_training_loss(net, xb: torch.Tensor, yb: torch.Tensor, *, eps: float, steps: int, step_size: float,
+                      generator: torch.Generator):
+    """Madry's inner maximization, then the outer loss: PGD digits from the model in eval mode (dropout off),
+    and the cross-entropy of the model, back in the mode it was in (training: dropout on), on them."""
+    was_training = net.training
+    adversarial = pgd(input_gradient(net, train_mode=False), xb, yb, eps=eps, steps=steps, step_size=step_size,
+                      random_start=True, generator=generator)
+    net.train(was_training)
+    logits = net(adversarial)
+    return F.cross_entropy(logits, yb), logits
 
 
 def adversarial_fit(model, x_train: torch.Tensor, y_train: torch.Tensor, *, epochs: int, batch_size: int, learning_rate: float,
                     eps: float, steps: int, step_size: float, seed: int, device="cpu") -> list[dict]:
     """PGD adversarial training in place: ``helpers.training.fit`` with every batch replaced by its PGD copy.
 
-    The global random state is left as it was (the MC-dropout stages after this one draw from it).
+    The random starts come from a generator seeded with ``seed``; the dropout masks of the training steps
+    from the torch random state seeded with it, and the global random state is left as it was (the MC-dropout
+    stages after this one draw from it).
     """
+    generator = torch.Generator().manual_seed(seed)
 
-    def pgd_loss(net, xb, yb):
-        adversarial = pgd_examples(net, xb, yb, eps=eps, steps=steps, step_size=step_size)
-        logits = net(adversarial)
-        return F.cross_entropy(logits, yb), logits
+    def loss(net, xb, yb):
+        return pgd_training_loss(net, xb, yb, eps=eps, steps=steps, step_size=step_size, generator=generator)
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         history = fit(model, x_train, y_train, epochs=epochs, batch_size=batch_size, lr=learning_rate,
-                      loss_fn=pgd_loss, device=device, seed=seed, desc="PGD adversarial training")
+                      loss_fn=loss, device=device, seed=seed, desc="PGD adversarial training")
     model.eval()
     return history
 
@@ -78,7 +73,8 @@ def train_robust_lenet(natural, data, *, natural_parts: dict, epochs: int, batch
 
     parts = {"start": natural_parts, "data": data.name, "train_size": len(data.x_train), "epochs": epochs,
              "batch_size": batch_size, "learning_rate": learning_rate, "eps": eps, "steps": steps,
-             "step_size": step_size, "seed": seed, "loop": "helpers.training.fit"}
+             "step_size": step_size, "seed": seed, "loop": "helpers.training.fit",
+             "attack": "gradient_attacks.pgd, generator random start"}
     entry = train_or_load("mnist-detection-lenet-pgd-at", model, train, parts)
     return model.to(device).eval(), entry.meta.get("history", []), entry.from_cache
 

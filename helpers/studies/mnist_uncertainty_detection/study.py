@@ -3,25 +3,28 @@ Feinman et al.'s variants, JSMA), the hybrid detector and its baselines (cross-f
 masks and fold splits for intervals), an adaptive attacker that knows the detector with its convergence
 curve, and a PGD-adversarially-trained LeNet as a robust reference.
 
+``METHODS`` maps each method the notebook puts on the page to its readable implementation. Where the study
+runs a faster version (MC dropout and crop voting vectorized over passes and crops, the adaptive attack with
+the dropout passes stacked), ``compare_fast_path`` and ``compare_margin_attack`` run both on a few digits.
+
 The notebook ``notebooks/03_mnist_uncertainty_detection.ipynb`` calls these functions; ``report.py``
 turns their results into tables, prose and the headline, ``figures.py`` into plots.
 """
 from __future__ import annotations
 
-import contextlib
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, ContextManager, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import torch
 
-from helpers import attacks, metrics
-from . import detector, robust
-from .adaptive import adaptive_attack
-from .bim import bim_a
+from helpers import attacks, gradient_attacks, metrics
+from . import bim, detector, robust, thresholds
+from .adaptive import adaptive_attack, margin_attack
+from .crops import crop_vote
 from .model import DropoutLeNet, train_lenet
-from .uncertainty import mc_predict
+from .uncertainty import mc_dropout, mc_predict
 
 STUDY = "mnist_uncertainty_detection"
 TITLE = "Detecting adversarial MNIST digits with MC-dropout uncertainty and crop-and-resize voting"
@@ -32,6 +35,19 @@ STUDY_ROW = {"fgsm": "fgsm", "bim_a": "bim", "jsma": "jsma"}
 CROPS = 5
 ADAPTIVE_REFERENCE = "bim_a"  # the non-adaptive attack whose thresholds the defender deploys against the adaptive one
 BASELINES = ("uncertainty only", "crops only")
+
+#: Each method the notebook shows, by name: its readable implementation (``run.show_code(name)``).
+METHODS: dict[str, Callable] = {
+    "mc_dropout": mc_dropout,
+    "crop_vote": crop_vote,
+    "information_gain": thresholds.information_gain,
+    "hybrid_rule": thresholds.decide,
+    "fgsm": gradient_attacks.fgsm,
+    "pgd": gradient_attacks.pgd,
+    "bim_b": gradient_attacks.bim,
+    "bim_a": bim.bim_a,
+    "margin_attack": margin_attack,
+}
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -81,6 +97,81 @@ def train(data, params: Mapping[str, Any], device) -> Trained:
 
 
 # ---------------------------------------------------------------------------------------------------
+# The detector's two ingredients, readable, and the fast path beside them
+
+
+@dataclass
+class CheckScores:
+    """The readable MC dropout and crop voting on ``check_size`` test digits (all of them, right or wrong)."""
+
+    x: np.ndarray
+    y: np.ndarray
+    passes: int
+    mean: np.ndarray                      # (n, classes): mean softmax output
+    uncertainty: np.ndarray               # (n,)
+    votes: np.ndarray | None = None       # (n,): crops agreeing with the provisional class
+
+    @property
+    def provisional(self) -> np.ndarray:
+        return self.mean.argmax(1)
+
+    @property
+    def correct(self) -> np.ndarray:
+        return self.provisional == self.y
+
+
+def run_mc_dropout(trained: Trained, data, params: Mapping[str, Any], device) -> CheckScores:
+    """``mc_dropout`` (readable) on the first ``check_size`` test digits, with the masks of the run's seed."""
+    n = min(params["check_size"], len(data.y_test))
+    x = data.x_test[:n]
+    model = trained.model.to(device)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(params["seed"])
+        mean, uncertainty = mc_dropout(model, x.to(device), params["mc_passes"])
+    model.eval()
+    return CheckScores(x.numpy(), data.y_test[:n].numpy(), params["mc_passes"], mean.cpu().numpy(), uncertainty.cpu().numpy())
+
+
+def run_crop_vote(trained: Trained, scores: CheckScores, params: Mapping[str, Any], device) -> CheckScores:
+    """``crop_vote`` (readable) on the same digits, against their readable provisional class."""
+    model = trained.model.to(device)
+    provisional = torch.as_tensor(scores.provisional).to(device)
+    votes = crop_vote(model, torch.from_numpy(scores.x).to(device), provisional, params["crop_size"])
+    model.eval()
+    return CheckScores(scores.x, scores.y, scores.passes, scores.mean, scores.uncertainty, votes.numpy())
+
+
+@dataclass
+class FastPathAgreement:
+    """The readable and the fast detector ingredients on the same digits (other dropout masks)."""
+
+    n: int
+    passes: int
+    readable_accuracy: float          # provisional class right
+    fast_accuracy: float
+    provisional_agreement: float      # same provisional class both ways
+    readable_uncertainty: float       # mean uncertainty
+    fast_uncertainty: float
+    votes_equal: float                # same vote count for the same provisional class (crop voting is deterministic)
+
+
+def compare_fast_path(trained: Trained, scores: CheckScores, params: Mapping[str, Any], device) -> FastPathAgreement:
+    """The study's fast MC dropout (features once, the head on stacked passes) and crop voting (all five crops of a
+    batch in one call) on the digits of ``scores``, beside the readable results in it."""
+    from .crops import count_votes
+
+    fixed = detector.prepare(trained.model, scores.x, crop_size=params["crop_size"], device=device)
+    fast = detector.score_with(trained.model, fixed, passes=params["mc_passes"], device=device, seed=params["seed"] + 1,
+                               name="fast path")
+    same_votes = count_votes(fixed.crop_predictions, scores.provisional) == scores.votes
+    return FastPathAgreement(
+        len(scores.y), scores.passes, float(scores.correct.mean()), float((fast.provisional == scores.y).mean()),
+        float((fast.provisional == scores.provisional).mean()), float(scores.uncertainty.mean()),
+        float(fast.uncertainty.mean()), float(same_votes.mean()),
+    )
+
+
+# ---------------------------------------------------------------------------------------------------
 # Data and attacks
 
 
@@ -93,25 +184,22 @@ def correctly_classified(model, x: torch.Tensor, y: torch.Tensor, *, count: int,
     return rng.permutation(right)[:count]
 
 
-def make_attack(name: str, classifier, params: Mapping[str, Any]):
-    """The study's ART attacks with this run's settings (BIM-B is ART's BIM: a fixed number of iterations)."""
+def generate(name: str, model, x: np.ndarray, y: np.ndarray, params: Mapping[str, Any], device="cpu") -> np.ndarray:
+    """Adversarial copies of ``x`` under attack ``name``: FGSM, BIM-A and BIM-B through ``helpers.gradient_attacks``
+    (``bim.py``), JSMA through ART (``helpers.attacks``)."""
+    batch = dict(batch_size=params["batch_size"], device=device)
     if name == "fgsm":
-        return attacks.make_attack("fgsm", classifier, eps=params["fgsm_eps"], batch_size=params["batch_size"])
-    if name == "bim_b":
-        return attacks.make_attack("bim", classifier, eps=params["bim_eps"], max_iter=params["bim_steps"],
-                                   eps_step=params["bim_step_size"], batch_size=params["batch_size"])
+        return bim.run_in_batches(bim.fgsm, model, x, y, eps=params["fgsm_eps"], **batch)
+    if name in ("bim_a", "bim_b"):
+        attack = bim.bim_a if name == "bim_a" else bim.bim_b
+        return bim.run_in_batches(attack, model, x, y, eps=params["bim_eps"], steps=params["bim_steps"],
+                                  step_size=params["bim_step_size"], **batch)
     if name == "jsma":
-        return attacks.make_attack("jsma", classifier, theta=params["jsma_theta"], gamma=params["jsma_gamma"], batch_size=params["batch_size"])
-    raise ValueError(f"no ART attack for {name!r}; choose from fgsm, bim_b, jsma (BIM-A is bim.bim_a)")
-
-
-def generate(name: str, model, classifier, x: np.ndarray, y: np.ndarray, params: Mapping[str, Any], device="cpu") -> np.ndarray:
-    """Adversarial copies of ``x`` under attack ``name``."""
-    if name == "bim_a":
-        x_adv, _ = bim_a(model, x, y, eps=params["bim_eps"], step_size=params["bim_step_size"], max_steps=params["bim_steps"],
-                         device=device)
-        return x_adv
-    return attacks.generate(make_attack(name, classifier, params), x, y, desc=TITLES[name])
+        classifier = attacks.as_art_classifier(model, input_shape=(1, 28, 28), nb_classes=10, device=device)
+        attack = attacks.make_attack("jsma", classifier, theta=params["jsma_theta"], gamma=params["jsma_gamma"],
+                                     batch_size=params["batch_size"])
+        return attacks.generate(attack, x, y, desc=TITLES[name])
+    raise ValueError(f"unknown attack {name!r}; choose from {', '.join(ATTACK_NAMES)}")
 
 
 def set_sizes(params: Mapping[str, Any], available: int) -> dict[str, int]:
@@ -188,25 +276,23 @@ class AttackRun:
         return metrics.bootstrap_interval(difference, seed=seed)
 
 
-def run_attack(name: str, model, classifier, x_clean: np.ndarray, y: np.ndarray, params: Mapping[str, Any], device="cpu") -> AttackRun:
+def attack_and_detect(name: str, model, x_clean: np.ndarray, y: np.ndarray, params: Mapping[str, Any], device="cpu") -> AttackRun:
     """Attack ``x_clean``, build the 50/50 mixed set, score it and evaluate the three detectors."""
     started = time.perf_counter()
-    x_adv = generate(name, model, classifier, x_clean, y, params, device=device)
+    x_adv = generate(name, model, x_clean, y, params, device=device)
     attack_seconds = time.perf_counter() - started
     return evaluate_mixed(name, model, x_clean, x_adv, y, params, device=device, attack_seconds=attack_seconds)
 
 
-def run_attacks(trained: Trained, pool: Pool, params: Mapping[str, Any], device,
-                stage: Callable[[str], ContextManager] | None = None) -> dict[str, AttackRun]:
-    """FGSM, BIM-A, BIM-B and JSMA, each on its own mixed set; ``stage`` (``run.stage``) times each as
-    "attack+detect <name>"."""
-    classifier = attacks.as_art_classifier(trained.model, input_shape=(1, 28, 28), nb_classes=10, device=device)
-    runs = {}
-    for name in ATTACK_NAMES:
-        with (stage(f"attack+detect {name}") if stage else contextlib.nullcontext()):
-            x, y = pool.clean(name)
-            runs[name] = run_attack(name, trained.model, classifier, x, y, params, device=device)
-    return runs
+def run_attack(name: str, trained: Trained, pool: "Pool", params: Mapping[str, Any], device) -> AttackRun:
+    """Attack ``name`` on its share of the pool, then the detector and its baselines on the mixed set."""
+    x, y = pool.clean(name)
+    return attack_and_detect(name, trained.model, x, y, params, device=device)
+
+
+def collect_runs(*runs: AttackRun) -> dict[str, AttackRun]:
+    """The attacks' runs by name, for the tables that show all of them."""
+    return {run.name: run for run in runs}
 
 
 def evaluate_mixed(name: str, model, x_clean, x_adv, y, params: Mapping[str, Any], device="cpu", attack_seconds: float = 0.0,
@@ -301,8 +387,7 @@ class AdaptiveResult:
         """Adversarial digits that pass the detector and are misclassified, with a Wilson interval over the
         digits; ``thresholds`` names the attack they were tuned on (None: re-tuned on the adaptive set)."""
         evaluation = self.run.evaluations[method] if thresholds is None else self.fixed[thresholds][method]
-        n = int(self.run.mixed.is_adversarial.sum())
-        return metrics.wilson_interval(round(end_to_end_success(evaluation, self.run) * n), n)
+        return pass_and_fool_interval(evaluation)
 
 
 def step_marks(steps: int) -> list[int]:
@@ -383,6 +468,50 @@ def attack_adaptively(trained: Trained, pool: Pool, runs: Mapping[str, AttackRun
     return run_adaptive(trained.model, x, y, params, runs, device=device)
 
 
+@dataclass
+class AttackAgreement:
+    """The readable margin attack (``margin_attack``) and the fast one (``adaptive_attack``, one restart, no crop or
+    uncertainty term) on the same digits, same budget, steps and masks per step."""
+
+    n: int
+    steps: int
+    masks: int
+    readable_fooled: float            # misclassified by the model with dropout off
+    fast_fooled: float
+    readable_pass_and_fool: float     # pass the deployed detector and are misclassified
+    fast_pass_and_fool: float
+    readable_distance: float          # largest L-infinity distance to the clean digit
+    fast_distance: float
+
+
+def compare_margin_attack(trained: Trained, pool: Pool, adaptive: AdaptiveResult, params: Mapping[str, Any], device) -> AttackAgreement:
+    """Both versions of the adaptive attack on the first ``attack_check_size`` digits of its set, judged by the detector
+    with the thresholds the defender deployed."""
+    from helpers.training import predict
+
+    x, y = pool.clean("adaptive")
+    n = min(params["attack_check_size"], len(y))
+    x, y = x[:n], y[:n]
+    model, steps, masks = trained.model, params["adaptive_steps"], params["adaptive_eot"]
+    budget = dict(eps=params["adaptive_eps"], steps=steps, step_size=params["adaptive_step_size"], kappa=params["adaptive_kappa"])
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(params["seed"] + 4)
+        readable = bim.run_in_batches(margin_attack, model, x, y, masks=masks, batch_size=params["batch_size"], device=device,
+                                      **budget)
+    fast = adaptive_attack(model, x, y, eot_samples=masks, crop_size=params["crop_size"], device=device,
+                           seed=params["seed"] + 4, **budget)[steps]
+    settings = adaptive.deployed["hybrid"]["settings"][0]
+
+    def fooled(x_adv):
+        return float((predict(model, torch.from_numpy(x_adv), device=device).argmax(1).numpy() != y).mean())
+
+    def rate(x_adv):
+        return pass_and_fool_rate(model, x_adv, y, settings, params, device=device)
+
+    return AttackAgreement(n, steps, masks, fooled(readable), fooled(fast), rate(readable), rate(fast),
+                           float(np.abs(readable - x).max()), float(np.abs(fast - x).max()))
+
+
 def with_adaptive(runs: Mapping[str, AttackRun], adaptive: AdaptiveResult) -> dict[str, AttackRun]:
     """The non-adaptive attacks' runs and the adaptive one, for the plots that show all of them."""
     return {**runs, "adaptive": adaptive.run}
@@ -421,23 +550,15 @@ def robust_reference(trained: Trained, data, params: Mapping[str, Any], device) 
                            params["robust_epochs"], params["robust_steps"])
 
 
-def end_to_end_success(evaluation: dict, run: AttackRun) -> float:
+def end_to_end_success(evaluation: dict, run: AttackRun | None = None) -> float:
     """Fraction of the adversarial images that the detector labels clean AND that are misclassified."""
-    adv = run.mixed.is_adversarial
-    passed = ~_flagged_from(evaluation, run)
-    wrong = run.scores.provisional != run.mixed.y
-    return float((passed & wrong & adv).sum() / adv.sum())
+    adversarial = evaluation["tp"] + evaluation["fn"]
+    return evaluation["passed_and_wrong"] / adversarial if adversarial else float("nan")
 
 
-def _flagged_from(evaluation: dict, run: AttackRun) -> np.ndarray:
-    settings = evaluation["settings"]
-    if len(settings) == 1:
-        return detector.fixed_rule(evaluation["method"], settings[0], run.scores)
-    flagged = np.zeros(len(run.mixed), bool)
-    for fold, chosen in enumerate(settings):
-        mask = run.mixed.folds == fold
-        flagged[mask] = detector.fixed_rule(evaluation["method"], chosen, run.scores)[mask]
-    return flagged
+def pass_and_fool_interval(evaluation: dict) -> metrics.Interval:
+    """``end_to_end_success`` with its Wilson interval over the adversarial images."""
+    return metrics.wilson_interval(evaluation["passed_and_wrong"], evaluation["tp"] + evaluation["fn"])
 
 
 # ---------------------------------------------------------------------------------------------------

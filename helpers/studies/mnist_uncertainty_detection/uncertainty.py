@@ -1,6 +1,7 @@
-"""MC-dropout prediction and uncertainty, vectorized over the N stochastic passes.
+"""MC-dropout prediction and uncertainty: ``mc_dropout``, the readable version (one full forward pass of the
+LeNet per stochastic pass), and the fast one the study runs, vectorized over the N passes.
 
-For each image the convolutional features are computed once; the dense head (where the dropout layers
+In the fast version, for each image the convolutional features are computed once; the dense head (where the dropout layers
 are) then runs on an (N * batch, features) tensor in one call, with dropout active, so N passes cost one
 batched matrix product per layer and there is no Python loop over images or passes.
 
@@ -31,6 +32,15 @@ def dropout_active(model: nn.Module, active: bool = True):
         yield model
     finally:
         model.train(was_training)
+
+
+def mc_dropout(model: nn.Module, x: torch.Tensor, passes: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """MC dropout, readable: ``passes`` forward passes with dropout on; per image the mean softmax output (B, C),
+    whose argmax is the provisional class, and the uncertainty (B,): the mean over the classes of the standard
+    deviation of the softmax outputs over the passes."""
+    with torch.no_grad(), dropout_active(model, True):
+        samples = torch.stack([model(x).softmax(-1) for _ in range(passes)])   # (passes, B, C)
+    return samples.mean(0), samples.std(0, correction=0).mean(-1)
 
 
 def head_samples(model: nn.Module, x: torch.Tensor, passes: int, *, dropout: bool = True) -> torch.Tensor:
