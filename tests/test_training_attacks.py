@@ -140,14 +140,42 @@ def test_keras_model_is_wrapped_and_attacked():
 
 @needs_mnist
 def test_feature_squeezing_changes_inputs_and_keeps_dtype(trained):
-    from helpers.studies.quickstart.study import feature_squeezing
+    """The readable squeezer and ART's pre-processor: same binarised digits, float32 kept."""
+    from helpers.studies.quickstart.squeezing import feature_squeezing
+    from helpers.studies.quickstart.study import art_feature_squeezing
 
     _, data, _ = trained
-    x = data.x_test[:20].numpy()
-    squeezed, _ = feature_squeezing(1)(x)
-    assert squeezed.dtype == np.float32
-    assert set(np.unique(squeezed)) <= {0.0, 1.0}
-    assert not np.array_equal(squeezed, x)
+    x = data.x_test[:20]
+    ours = feature_squeezing(x, 1)
+    theirs, _ = art_feature_squeezing(1)(x.numpy())
+    assert ours.dtype == torch.float32 and theirs.dtype == np.float32
+    assert set(np.unique(theirs)) <= {0.0, 1.0}
+    assert not np.array_equal(theirs, x.numpy())
+    assert np.array_equal(ours.numpy(), theirs)
+
+
+@needs_mnist
+def test_readable_pgd_and_arts_torch_native_pgd_agree_within_a_point(trained):
+    """helpers.gradient_attacks.pgd on the model and make_attack("pgd") (TorchNativePGD) from the same random start:
+    the same accuracy within one point on a trained model (they compute the same digits)."""
+    from helpers import gradient_attacks
+
+    model, data, _ = trained
+    classifier = attacks.as_art_classifier(model, input_shape=(1, 28, 28), nb_classes=10)
+    x, y = data.x_test[:200], data.y_test[:200]
+    eps, steps = 0.1, 10
+    readable = gradient_attacks.pgd(gradient_attacks.input_gradient(model), x, y, eps=eps, steps=steps,
+                                    step_size=gradient_attacks.default_step_size(eps, steps),
+                                    generator=torch.Generator().manual_seed(3))
+    fast = attacks.make_attack("pgd", classifier, eps=eps, max_iter=steps, batch_size=len(y))
+    assert type(fast).__name__ == "TorchNativePGD"
+    fast.generator = torch.Generator().manual_seed(3)
+    fast_adv = fast.generate(x.numpy(), y.numpy())
+    readable_acc = metrics.accuracy(classifier.predict(readable.numpy()), y)
+    fast_acc = metrics.accuracy(classifier.predict(fast_adv), y)
+    assert readable_acc < metrics.accuracy(classifier.predict(x.numpy()), y) - 0.2  # the attack does something
+    assert abs(readable_acc - fast_acc) <= 0.01
+    assert np.abs(readable.numpy() - fast_adv).max() <= 1e-5
 
 
 def test_torch_native_pgd_without_clip_values_stays_in_the_ball():

@@ -32,3 +32,15 @@ def examples_grid(classifier, x, y, sweep, grid_epsilon: float, shown: int = 10)
         correct=[list(np.asarray(preds) == y[:shown]) for preds in predictions],
         title=f"Clean and adversarial digits (true labels: {' '.join(map(str, y[:shown]))})",
     )
+
+
+def defense_curves(defense, bit_depth: int):
+    """Accuracy against the budget: undefended under PGD, squeezed against the transferred and the adaptive PGD."""
+    attacked = [r for r in defense if r.adaptive is not None]
+    clean = defense[0]
+    curves = {
+        "undefended, PGD": {0.0: clean.undefended, **{r.epsilon: r.undefended for r in attacked}},
+        f"squeezed ({bit_depth} bit), transferred PGD": {0.0: clean.transfer, **{r.epsilon: r.transfer for r in attacked}},
+        f"squeezed ({bit_depth} bit), adaptive PGD": {0.0: clean.transfer, **{r.epsilon: r.adaptive for r in attacked}},
+    }
+    return plots.plot_accuracy_vs_epsilon(curves, title="Feature squeezing: transferred vs adaptive attack", chance=0.1)

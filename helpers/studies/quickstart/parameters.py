@@ -14,7 +14,8 @@ PARAMETERS = {
     "learning_rate": Param(float, low=1e-6, high=1.0),
     "attack_size": Param(int, low=10, high=10_000, help="test digits attacked at each budget"),
     "epsilons": Param(list, item=float, low=0.0, high=1.0, help="L-infinity budgets, pixels in [0, 1]"),
-    "pgd_steps": Param(int, low=1, high=1000),
+    "pgd_steps": Param(int, low=1, high=1000, help="PGD iterations (step size 2.5 * eps / pgd_steps)"),
+    "pgd_random_start": Param(bool, help="PGD starts from a random point of the eps-ball (False: from the clean digit)"),
     "grid_epsilon": Param(float, low=0.0, high=1.0, help="budget of the example grid"),
     "squeeze_bit_depth": Param(int, low=1, high=8, help="feature squeezing: bits kept per pixel"),
 }
