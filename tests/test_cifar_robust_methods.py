@@ -214,3 +214,28 @@ def test_readable_attacks_agree_with_art_on_a_trained_model():
     before = model(x[:16]).argmax(1)
     after = model(evaluation.deepfool(model, x[:16], steps=10)).argmax(1)
     assert float((after != before).float().mean()) >= 15 / 16
+
+
+def test_the_agreement_runs_on_a_small_batch_and_reads_as_a_table(monkeypatch):
+    seen = {}
+
+    def fake_compare(model, x, y, **options):
+        seen.update(images=len(x), deepfool=options["deepfool_images"], steps=options["steps"])
+        return {"FGSM": {"images": len(x), "art": 0.1, "readable": 0.1, "agree": 1.0, "max_pixel_difference": 0.0},
+                "DeepFool": {"images": 20, "art": 0.0, "readable": 0.05, "agree": 0.95, "max_pixel_difference": 0.01,
+                             "art_median_linf": 0.02, "readable_median_linf": 0.021}}
+
+    class Data:
+        x_test, y_test = torch.zeros(1000, 3, 32, 32), torch.zeros(1000, dtype=torch.long)
+
+    monkeypatch.setattr(study, "compare_with_art", fake_compare)
+    params = {"curve_size": 200, "deepfool_size": 100, "epsilon": 8 / 255, "eval_pgd_steps": 20, "deepfool_steps": 20,
+              "batch_size": 256, "seed": 0}
+    comparison = study.compare_readable(None, Data, params, "cpu")
+    assert seen == {"images": study.AGREEMENT_IMAGES, "deepfool": study.AGREEMENT_DEEPFOOL_IMAGES, "steps": 20}
+    from helpers.studies.cifar_robust_training import report
+
+    rows, header = report.agreement_table(comparison)
+    assert len(rows) == 2 and all(len(r) == len(header) for r in rows)
+    text = report.agreement_summary(comparison)
+    assert "5.0 points apart (DeepFool)" in text and "0.0200 through ART" in text

@@ -249,12 +249,18 @@ def evaluate(name: str, model, data, params: Mapping[str, Any], device) -> dict:
                           autoattack_steps=params["autoattack_steps"])
 
 
+#: The small batch on which the readable attacks are run beside ART's: test images for FGSM and PGD, for DeepFool.
+AGREEMENT_IMAGES, AGREEMENT_DEEPFOOL_IMAGES = 100, 20
+
+
 def compare_readable(model, data, params: Mapping[str, Any], device) -> dict:
-    """FGSM, PGD and DeepFool through ART and through their readable functions on the first ``curve_size`` test
-    images (DeepFool: the first ``deepfool_size`` of them), PGD from the same random start."""
-    n = params["curve_size"]
+    """FGSM, PGD and DeepFool through ART and through their readable functions on a small batch of the first test
+    images (at most ``curve_size`` and ``AGREEMENT_IMAGES``; DeepFool at most ``deepfool_size`` and
+    ``AGREEMENT_DEEPFOOL_IMAGES``), PGD from the same random start."""
+    n = min(params["curve_size"], AGREEMENT_IMAGES)
     return compare_with_art(model, data.x_test[:n], data.y_test[:n], eps=params["epsilon"], steps=params["eval_pgd_steps"],
-                            deepfool_images=min(params["deepfool_size"], n), deepfool_steps=params["deepfool_steps"],
+                            deepfool_images=min(params["deepfool_size"], AGREEMENT_DEEPFOOL_IMAGES, n),
+                            deepfool_steps=params["deepfool_steps"],
                             batch_size=params["batch_size"], device=device, seed=params["seed"])
 
 
