@@ -19,8 +19,6 @@ from helpers.tables import show_table
 from .reference import FINDINGS, GAIN, MISSING, REFERENCE, REFERENCE_DENOISER, REFERENCE_MODELS, VANISHED
 from .study import MODEL_LABELS, Models, Projection, Trained, adversarial_epochs, best_denoiser, history_ratio
 
-pct = format_percent
-
 
 def show_markdown(text: str) -> None:
     """Prose written from this run's numbers, displayed as Markdown."""
@@ -46,7 +44,7 @@ def interval(accuracy: float, n: int) -> stats.Interval:
 def with_ci(accuracy, n: int) -> str:
     """"71.2% (68.3-73.9)": the accuracy with its 95% Wilson interval on ``n`` images."""
     if not isinstance(accuracy, float) or math.isnan(accuracy) or n <= 0:
-        return pct(accuracy) if isinstance(accuracy, float) else str(accuracy)
+        return format_percent(accuracy) if isinstance(accuracy, float) else str(accuracy)
     return format_interval(interval(accuracy, n), scale=100, unit="%")
 
 
@@ -65,7 +63,7 @@ def training_summary(trained: Trained, epochs: int, images: int) -> str:
     seconds = sum(e["seconds"] for e in trained.history)
     rate = sum(e["images_per_second"] * e["seconds"] for e in trained.history) / seconds
     return (f"trained {_epochs(epochs)} on {images} images in {seconds:.0f} s ({rate:.0f} images/s on this machine), "
-            f"last-epoch training accuracy {pct(trained.history[-1]['accuracy'])} (augmented images)")
+            f"last-epoch training accuracy {format_percent(trained.history[-1]['accuracy'])} (augmented images)")
 
 
 def show_natural_training(natural: Trained, data, params: Mapping[str, Any]) -> None:
@@ -79,7 +77,7 @@ def convergence_note(e: dict) -> str:
         return ""
     moved = abs(e["pgd"] - e["pgd_double"])
     verdict = "converged (less than a point)" if moved < 0.01 else "not converged: more steps are needed"
-    return (f"PGD-{e['pgd_steps']} leaves {pct(e['pgd'])}, PGD-{2 * e['pgd_steps']} {pct(e['pgd_double'])}: doubling the steps "
+    return (f"PGD-{e['pgd_steps']} leaves {format_percent(e['pgd'])}, PGD-{2 * e['pgd_steps']} {format_percent(e['pgd_double'])}: doubling the steps "
             f"moves it {100 * moved:.1f} points, {verdict}.")
 
 
@@ -87,17 +85,17 @@ def autoattack_note(e: dict) -> str:
     if "autoattack" not in e:
         return ""
     return (f"{e['autoattack_version']} on the first {e['autoattack_images']} images: {with_ci(e['autoattack'], e['autoattack_images'])}, "
-            f"PGD on the same images {pct(e['pgd_on_autoattack_images'])} (gap {_points(e['pgd_on_autoattack_images'], e['autoattack'])}).")
+            f"PGD on the same images {format_percent(e['pgd_on_autoattack_images'])} (gap {_points(e['pgd_on_autoattack_images'], e['autoattack'])}).")
 
 
 def attack_summary(e: dict) -> str:
     ref = REFERENCE_MODELS["natural"]
     n = e["images"]
     return (f"On {n} test images (95% Wilson intervals in brackets) the naturally trained model is {with_ci(e['natural'], n)} accurate "
-            f"(study {pct(ref['natural'])} after 200 epochs), {with_ci(e['fgsm'], n)} under FGSM (study {pct(ref['fgsm'])}) and "
-            f"{with_ci(e['pgd'], n)} under PGD (study {pct(ref['pgd'])}). {convergence_note(e)} {autoattack_note(e)} "
+            f"(study {format_percent(ref['natural'])} after 200 epochs), {with_ci(e['fgsm'], n)} under FGSM (study {format_percent(ref['fgsm'])}) and "
+            f"{with_ci(e['pgd'], n)} under PGD (study {format_percent(ref['pgd'])}). {convergence_note(e)} {autoattack_note(e)} "
             f"DeepFool, run on the first {e.get('deepfool_images', 0)} images, leaves "
-            f"{pct(e.get('deepfool', float('nan')))}; the median L-infinity size of its perturbations is "
+            f"{format_percent(e.get('deepfool', float('nan')))}; the median L-infinity size of its perturbations is "
             f"{e.get('deepfool_median_linf', float('nan')):.4f} ({255 * e.get('deepfool_median_linf', float('nan')):.1f}/255).")
 
 
@@ -124,7 +122,7 @@ def adversarial_table(models: Models, params: Mapping[str, Any]):
         n, m = e["images"], e.get("autoattack_images", 0)
         aa = [with_ci(e["autoattack"], m), _points(e["pgd_on_autoattack_images"], e["autoattack"])] if m else [MISSING, MISSING]
         rows.append([MODEL_LABELS[kind], with_ci(e["natural"], n), with_ci(e["fgsm"], n), with_ci(e["pgd"], n),
-                     pct(e.get("pgd_double", MISSING)), *aa, pct(e.get("deepfool", MISSING)), ref.get("natural", MISSING),
+                     e.get("pgd_double", MISSING), *aa, e.get("deepfool", MISSING), ref.get("natural", MISSING),
                      ref.get("fgsm", MISSING), ref.get("pgd", ref.get("attacked", MISSING))])
     first = models.evals["natural"]
     k = params["eval_pgd_steps"]
@@ -141,7 +139,7 @@ def autoattack_summary(evals: dict) -> str:
     worst = max(gaps, key=gaps.get)
     converged = [k for k, e in evals.items() if "pgd_double" in e and abs(e["pgd"] - e["pgd_double"]) < 0.01]
     text = (f"On the same images AutoAttack leaves up to {100 * gaps[worst]:.1f} points less than PGD ({MODEL_LABELS[worst]}: "
-            f"PGD {pct(evals[worst]['pgd_on_autoattack_images'])}, AutoAttack {pct(evals[worst]['autoattack'])}); ")
+            f"PGD {format_percent(evals[worst]['pgd_on_autoattack_images'])}, AutoAttack {format_percent(evals[worst]['autoattack'])}); ")
     if gaps[worst] > 0.02 and worst in converged:
         text += ("since more PGD steps do not close that gap, the weak point is the cross-entropy loss PGD climbs (it flattens "
                  "where the softmax saturates, which label smoothing makes more likely), which AutoAttack's DLR loss avoids; ")
@@ -192,13 +190,13 @@ def overfitting_summary(models: Models) -> str:
         if found:
             if found["best_pgd"] - found["last_pgd"] >= COLLAPSE:
                 texts.append(f"{MODEL_LABELS[kind]} overfits catastrophically: PGD accuracy on the monitor images falls from "
-                             f"{pct(found['best_pgd'])} (epoch {found['best_epoch']}) to {pct(found['last_pgd'])} while FGSM accuracy "
-                             f"rises from {pct(found['best_fgsm'])} to {pct(found['last_fgsm'])}: the model has learned to defeat the "
+                             f"{format_percent(found['best_pgd'])} (epoch {found['best_epoch']}) to {format_percent(found['last_pgd'])} while FGSM accuracy "
+                             f"rises from {format_percent(found['best_fgsm'])} to {format_percent(found['last_fgsm'])}: the model has learned to defeat the "
                              f"single FGSM step, not the attack (see the curves below).")
             else:  # no robustness to lose: FGSM accuracy rises while PGD accuracy stays where it was
                 texts.append(f"{MODEL_LABELS[kind]} learns to defeat the single FGSM step without gaining robustness: on the "
-                             f"monitor images FGSM accuracy rises from {pct(found['best_fgsm'])} to {pct(found['last_fgsm'])} while PGD "
-                             f"accuracy stays near {pct(found['last_pgd'])} (best {pct(found['best_pgd'])}, epoch {found['best_epoch']}), "
+                             f"monitor images FGSM accuracy rises from {format_percent(found['best_fgsm'])} to {format_percent(found['last_fgsm'])} while PGD "
+                             f"accuracy stays near {format_percent(found['last_pgd'])} (best {format_percent(found['best_pgd'])}, epoch {found['best_epoch']}), "
                              f"the signature of gradient masking rather than a collapse of robustness it had (see the curves below).")
     monitored = [k for k, t in models.trained.items() if t.history and "monitor_pgd" in t.history[0]]
     if not monitored:
@@ -216,17 +214,17 @@ def most_robust_sentence(evals: dict) -> str:
     a, b, n = evals[best]["pgd"], evals[second]["pgd"], evals[best]["images"]
     ci = interval(a, n)
     if ci.low <= b:
-        return (f"Of the three adversarially trained models, {MODEL_LABELS[best]} ({pct(a)}) and {MODEL_LABELS[second]} "
-                f"({pct(b)}) resist PGD best, tied within the 95% interval of {n} images ({pct(ci.low)}-{pct(ci.high)}).")
-    return f"Of the three adversarially trained models, {MODEL_LABELS[best]} is the most PGD-robust ({pct(a)}; 95% interval {pct(ci.low)}-{pct(ci.high)})."
+        return (f"Of the three adversarially trained models, {MODEL_LABELS[best]} ({format_percent(a)}) and {MODEL_LABELS[second]} "
+                f"({format_percent(b)}) resist PGD best, tied within the 95% interval of {n} images ({format_percent(ci.low)}-{format_percent(ci.high)}).")
+    return f"Of the three adversarially trained models, {MODEL_LABELS[best]} is the most PGD-robust ({format_percent(a)}; 95% interval {format_percent(ci.low)}-{format_percent(ci.high)})."
 
 
 def adversarial_summary(evals: dict, cost: dict, hist_ratio: float | None, params: Mapping[str, Any]) -> str:
     nat, pgd_at = evals["natural"], evals["pgd_at"]
-    text = (f"PGD adversarial training moves PGD accuracy from {pct(nat['pgd'])} to {pct(pgd_at['pgd'])} and natural accuracy from "
-            f"{pct(nat['natural'])} to {pct(pgd_at['natural'])} (study: {pct(REFERENCE_MODELS['natural']['pgd'])} to "
-            f"{pct(REFERENCE_MODELS['pgd_at']['pgd'])} and {pct(REFERENCE_MODELS['natural']['natural'])} to "
-            f"{pct(REFERENCE_MODELS['pgd_at']['natural'])}). "
+    text = (f"PGD adversarial training moves PGD accuracy from {format_percent(nat['pgd'])} to {format_percent(pgd_at['pgd'])} and natural accuracy from "
+            f"{format_percent(nat['natural'])} to {format_percent(pgd_at['natural'])} (study: {format_percent(REFERENCE_MODELS['natural']['pgd'])} to "
+            f"{format_percent(REFERENCE_MODELS['pgd_at']['pgd'])} and {format_percent(REFERENCE_MODELS['natural']['natural'])} to "
+            f"{format_percent(REFERENCE_MODELS['pgd_at']['natural'])}). "
             f"{most_robust_sentence(evals)} ")
     text += (f"A PGD-{params['train_pgd_steps']} training step cost {cost['ratio']:.2f}x a natural one when timed interleaved in this "
              f"process (expected about {cost['expected']}x: {params['train_pgd_steps']} input-gradient passes plus the update)")
@@ -289,11 +287,11 @@ def denoiser_summary(rows: list[dict]) -> str:
     lowered = [r for r in rows if (r["layers"] or r["noise"]) and r["adaptive"] < r["pgd_subset"]]
     defended = [r for r in rows if r["layers"] or r["noise"]]
     gap = max(defended, key=lambda r: r["pgd_subset"] - r["adaptive"])
-    text = (f"Without a defense FGSM leaves {pct(base['fgsm'])}. The best transfer-FGSM accuracy is {pct(best['fgsm'])} with input "
-            f"noise and {best['layers']} autoencoder(s), at a natural accuracy of {pct(best['natural'])} (no defense: {pct(base['natural'])}). "
+    text = (f"Without a defense FGSM leaves {format_percent(base['fgsm'])}. The best transfer-FGSM accuracy is {format_percent(best['fgsm'])} with input "
+            f"noise and {best['layers']} autoencoder(s), at a natural accuracy of {format_percent(best['natural'])} (no defense: {format_percent(base['natural'])}). "
             f"The adaptive attack is stronger than the transfer PGD on the same images for {len(lowered)} of {len(defended)} defended "
             f"configurations; the largest gap is with {gap['layers']} autoencoder(s) and {'' if gap['noise'] else 'no '}noise: "
-            f"{pct(gap['pgd_subset'])} under transfer PGD, {pct(gap['adaptive'])} under adaptive PGD. ")
+            f"{format_percent(gap['pgd_subset'])} under transfer PGD, {format_percent(gap['adaptive'])} under adaptive PGD. ")
     if len(lowered) == len(defended):
         text += ("So part of what the denoiser gains against transfer attacks disappears once the attacker differentiates through it "
                  "(noise included, by averaging over draws).")
@@ -318,8 +316,8 @@ def pcl_summary(evals: dict, scores: dict) -> str:
     aa = (f" and {with_ci(p['autoattack'], p['autoattack_images'])} under AutoAttack (first {p['autoattack_images']} images)"
           if "autoattack" in p else "")
     return (f"After the PCL phase the model is {with_ci(p['natural'], n)} accurate naturally, {with_ci(p['fgsm'], n)} under FGSM, "
-            f"{with_ci(p['pgd'], n)} under PGD{aa} (natural model: {pct(nat['natural'])} / {pct(nat['fgsm'])} / {pct(nat['pgd'])}; "
-            f"study {pct(ref['natural'])} natural, {pct(ref['attacked'])} attacked). Its hidden features are {sep} clustered by "
+            f"{with_ci(p['pgd'], n)} under PGD{aa} (natural model: {format_percent(nat['natural'])} / {format_percent(nat['fgsm'])} / {format_percent(nat['pgd'])}; "
+            f"study {format_percent(ref['natural'])} natural, {format_percent(ref['attacked'])} attacked). Its hidden features are {sep} clustered by "
             f"class (silhouette {scores['PCL']:.3f} after vs {scores['natural']:.3f} before). Whatever the separation, PCL "
             f"trained without adversarial examples has not held up against strong white-box attacks elsewhere: AutoAttack "
             f"left the original method's CIFAR-10 model at about 0.3% (Croce & Hein 2020); compare this run's AutoAttack "
