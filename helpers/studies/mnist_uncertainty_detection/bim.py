@@ -22,8 +22,6 @@ import torch.nn.functional as F
 from helpers import gradient_attacks
 from helpers.gradient_attacks import input_gradient
 
-VARIANTS = ("A", "B")
-
 
 def cross_entropy_while_correct(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """The cross-entropy summed over the images the model still classifies correctly.
