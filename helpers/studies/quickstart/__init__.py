@@ -1,2 +1,3 @@
-"""The quickstart study: a small MNIST CNN, FGSM and PGD at several budgets, and one ART
-pre-processor (feature squeezing) evaluated against the transfer attack and an adaptive one."""
+"""The quickstart study: a small MNIST CNN, FGSM and PGD at several budgets, and feature squeezing evaluated
+against the transferred attack and an adaptive one (BPDA); the readable methods live in ``helpers.gradient_attacks``
+and ``squeezing.py``, and are compared with ART's path on the same digits."""

@@ -9,7 +9,7 @@ from typing import Any, Mapping, Sequence
 
 from helpers import attacks
 from helpers.findings import DOES_NOT_HOLD, HOLDS, NOT_SHOWN, Outcome, all_of, at_most, exceeds, percent
-from helpers.formatting import format_interval, format_number, format_percent
+from helpers.formatting import format_number, format_percent
 from helpers.headline import Metric, metric
 from helpers.metrics import Interval, wilson_interval
 from helpers.tables import markdown_table
@@ -37,10 +37,6 @@ def wilson(fraction: float, size: int) -> Interval:
     return wilson_interval(int(round(fraction * size)), size)
 
 
-def _pct(value: Interval | float | None) -> str:
-    return format_interval(value, scale=100, unit="%")
-
-
 # ---------------------------------------------------------------------------------------------------
 # Tables and prose
 
@@ -56,7 +52,7 @@ def show_training(trained: Trained) -> None:
 
 
 def attack_rows(sweep: SweepResult) -> list[list[str]]:
-    return [[f"{eps:g}"] + [_pct(wilson(sweep.accuracy[name][eps], sweep.size)) for name in sweep.accuracy]
+    return [[f"{eps:g}"] + [percent(wilson(sweep.accuracy[name][eps], sweep.size)) for name in sweep.accuracy]
             for eps in sweep.epsilons]
 
 
@@ -91,7 +87,7 @@ def sweep_summary(sweep: SweepResult, clean_accuracy: float) -> str:
 
 def agreement_rows(rows: Sequence[Agreement]) -> list[list[str]]:
     def accuracy(value: float | None, size: int) -> str:
-        return "-" if value is None else _pct(wilson(value, size))
+        return "-" if value is None else percent(wilson(value, size))
 
     return [[r.method, f"`{r.readable}`", f"`{r.art}`", accuracy(r.readable_accuracy, r.size),
              accuracy(r.art_accuracy, r.size), format_number(r.max_difference),
@@ -129,7 +125,7 @@ def agreement_summary(rows: Sequence[Agreement]) -> str:
                 exceeds(wilson(r.art_accuracy, r.size), wilson(r.readable_accuracy, r.size)) != HOLDS
             sentences.append(
                 f"{r.method}: ART's NumPy PGD draws its own random start, so the digits differ; the accuracies "
-                f"({_pct(wilson(r.readable_accuracy, r.size))} and {_pct(wilson(r.art_accuracy, r.size))}) "
+                f"({percent(wilson(r.readable_accuracy, r.size))} and {percent(wilson(r.art_accuracy, r.size))}) "
                 + ("agree within their intervals." if overlap else "are separated by their intervals."))
     return " ".join(sentences)
 
@@ -140,8 +136,8 @@ def within_one_point(row: Agreement) -> bool:
 
 
 def defense_rows(rows: Sequence[DefenseRow]) -> list[list[str]]:
-    return [[f"{r.epsilon:g}", _pct(wilson(r.undefended, r.size)), _pct(wilson(r.transfer, r.size)),
-             "-" if r.adaptive is None else _pct(wilson(r.adaptive, r.size))] for r in rows]
+    return [[f"{r.epsilon:g}", percent(wilson(r.undefended, r.size)), percent(wilson(r.transfer, r.size)),
+             "-" if r.adaptive is None else percent(wilson(r.adaptive, r.size))] for r in rows]
 
 
 def show_defense(rows: Sequence[DefenseRow], bit_depth: int) -> None:
@@ -160,8 +156,8 @@ def defense_summary(rows: Sequence[DefenseRow], bit_depth: int) -> str:
         return text + "No budget was attacked."
     last = attacked[-1]
     undefended, transfer, adaptive = (wilson(v, last.size) for v in (last.undefended, last.transfer, last.adaptive))
-    text += (f"At eps {last.epsilon:g} the undefended model keeps {_pct(undefended)} under PGD; with the squeezer in front "
-             f"it keeps {_pct(transfer)} of the transferred digits and {_pct(adaptive)} when PGD attacks through the "
+    text += (f"At eps {last.epsilon:g} the undefended model keeps {percent(undefended)} under PGD; with the squeezer in front "
+             f"it keeps {percent(transfer)} of the transferred digits and {percent(adaptive)} when PGD attacks through the "
              "squeezer. ")
     threshold = threshold_text(bit_depth)
     helps = exceeds(transfer, undefended) == HOLDS
