@@ -38,16 +38,27 @@ def _browser_or_skip():
         pytest.skip(message)
 
 
+HOSTILE_PRESET = "<img src=x onerror=alert(1)>"  # a preset file name a user chose: must render as text
+
+
 @pytest.fixture(scope="module")
 def smoke_reports(tmp_path_factory):
+    """The quickstart's smoke preset run by the batch runner from a copy of the notebooks, under a preset file
+    whose name is HTML (``HOSTILE_PRESET``.yaml, the smoke preset's values)."""
     _browser_or_skip()
+    from helpers.runner.cli import copy_notebooks
+
     reports = tmp_path_factory.mktemp("reports")
+    notebooks = tmp_path_factory.mktemp("notebooks")
+    copy_notebooks(notebooks)
+    presets = notebooks / "presets" / "quickstart"
+    (presets / f"{HOSTILE_PRESET}.yaml").write_text((presets / "smoke.yaml").read_text())
     saved = {k: os.environ.get(k) for k in ("ADVLAB_REPORTS", "MPLBACKEND", "ADVLAB_CACHE")}
     os.environ["ADVLAB_REPORTS"] = str(reports)
     os.environ["ADVLAB_CACHE"] = str(tmp_path_factory.mktemp("cache"))
     os.environ.pop("MPLBACKEND", None)
     try:
-        assert run.main(["quickstart", "--preset", "smoke"]) == 0
+        assert run.main(["quickstart", "--preset", HOSTILE_PRESET], notebooks_dir=notebooks) == 0
     finally:
         for key, value in saved.items():
             os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
@@ -81,6 +92,9 @@ def _visit(page_path: Path, screenshot: Path) -> dict:
             page.wait_for_timeout(300)
             seen["stderr"] = page.locator('[data-mime-type="application/vnd.jupyter.stderr"]').all_inner_texts()
             seen["images"] = page.evaluate("Array.from(document.images).map(i => i.naturalWidth > 0)")
+            # Markup that came in with a foreign string (the preset's name) and was not escaped.
+            seen["payload"] = page.evaluate("document.querySelectorAll('[onerror], img[src=\"x\"]').length")
+            seen["text"] = page.locator("body").inner_text()
             # Formulas: MathML elements the browser laid out, and any LaTeX left as text in rendered Markdown.
             seen["math"] = page.evaluate(
                 "Array.from(document.querySelectorAll('math')).map(m => m.getBoundingClientRect().width > 0)")
@@ -102,6 +116,15 @@ def test_report_renders_offline_with_no_errors_or_progress_output(smoke_reports,
     noisy = [t for t in seen["stderr"] if PROGRESS_BAR.search(t) or NOISE.search(t)]
     assert not noisy, f"{name} shows progress or warning output: {noisy[:3]}"
     assert seen["images"] and all(seen["images"]), f"{name}: an image did not load ({seen['images']})"
+    assert seen["payload"] == 0, f"{name} carries live markup from the preset's name"
+    assert HOSTILE_PRESET in seen["text"], f"{name} does not show the preset's name as text"
+
+
+def test_index_shows_findings_and_no_numeric_verdict_off_protocol(smoke_reports):
+    page = (smoke_reports / "index.html").read_text(encoding="utf-8")
+    assert "<h2>Findings</h2>" in page and "scoreboard" in page
+    body = page[page.index("<body>"):]
+    assert ">reproduced<" not in body and ">not reproduced<" not in body
 
 
 @pytest.mark.parametrize("name", ["quickstart/quickstart.html", "quickstart/quickstart.reader.html"])
