@@ -1,18 +1,16 @@
-"""Study 4's ceilings, training schedule and timing: the universal perturbation and PGD lower a trained C1's
-accuracy within their budget, the robust C1 is trained on PGD examples, and the training loop evaluates and
-measures throughput as it says."""
+"""Study 4's ceilings, training schedule and timing: the universal perturbation and PGD (helpers.gradient_attacks)
+lower a trained C1's accuracy within their budget, the robust C1 is trained on PGD examples, and the training loop
+evaluates and measures throughput as it says."""
 import pytest
 import torch
 
 from conftest import needs_mnist
-from helpers.studies.gan_attacker.ceilings import (
-    PGDCeiling, Universal, accuracy_of, pgd_attack, pgd_ceiling, train_robust_classifier, universal_perturbation,
-)
+from helpers.gradient_attacks import default_step_size, input_gradient, pgd
+from helpers.studies.gan_attacker.ceilings import PGDCeiling, accuracy_of, pgd_ceiling, pgd_images, train_robust_classifier
 from helpers.studies.gan_attacker.comparison import time_attacks
 from helpers.studies.gan_attacker.networks import Attacker, Classifier
-from helpers.studies.gan_attacker.training import (
-    attacker_optimizer, evaluation_points, train_attacker,
-)
+from helpers.studies.gan_attacker.training import Recipe, attacker_optimizer, evaluation_points, train_attacker
+from helpers.studies.gan_attacker.universal import Universal, fit_universal, universal_perturbation
 from helpers.training import fit
 
 
@@ -34,16 +32,19 @@ def test_universal_perturbation_lowers_accuracy_and_respects_the_bound(trained):
     t = 0.2
     clean = accuracy_of(c1, data.x_test, data.y_test)
     before = {k: v.clone() for k, v in c1.state_dict().items()}
-    universal = universal_perturbation(c1, data.x_train, data.y_train, data.x_test, data.y_test, intensity=t, epochs=2,
-                                       others={"copy": c1})
+    universal = fit_universal(c1, data.x_train, data.y_train, data.x_test, data.y_test, intensity=t, epochs=2,
+                              others={"copy": c1})
     assert isinstance(universal, Universal) and universal.delta.shape == (1, 1, 28, 28)
     assert universal.delta.abs().max() <= t + 1e-6
     assert universal.delta.abs().max() > 0.9 * t  # it uses its budget: the bound is not vacuous
     attacked = universal.apply(data.x_test)
     assert (attacked - data.x_test).abs().max() <= t + 1e-6 and attacked.min() >= 0 and attacked.max() <= 1
     assert universal.accuracy < clean - 0.1
-    assert universal.transfer["copy"] == pytest.approx(universal.accuracy)
+    assert universal.transfer["copy"] == pytest.approx(universal.accuracy) and universal.digits == len(data.x_test)
     assert all(torch.equal(before[k], v) for k, v in c1.state_dict().items())  # C1 is only attacked, never trained
+    # The readable core returns the delta the wrapper measured, and its training accuracy.
+    delta, train_accuracy = universal_perturbation(c1, data.x_train, data.y_train, intensity=t, epochs=2)
+    assert torch.equal(delta, universal.delta) and train_accuracy == pytest.approx(universal.train_accuracy)
 
 
 @needs_mnist
@@ -51,13 +52,17 @@ def test_pgd_respects_the_bound_and_beats_the_universal_perturbation(trained):
     data, c1 = trained
     t = 0.2
     x, y = data.x_test[:100], data.y_test[:100]
-    x_adv = pgd_attack(c1, x, y, eps=t, steps=10)
+    x_adv = pgd_images(c1, x, y, eps=t, steps=10, batch_size=50)
     assert (x_adv - x).abs().max() <= t + 1e-6 and x_adv.min() >= 0 and x_adv.max() <= 1
+    # The same digits as helpers.gradient_attacks.pgd with the same random start, batch by batch.
+    first = pgd(input_gradient(c1), x[:50], y[:50], eps=t, steps=10, step_size=default_step_size(t, 10),
+                generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(first, x_adv[:50])
     ceiling = pgd_ceiling(c1, x, y, eps=t, steps=10, others={"copy": c1})
     assert isinstance(ceiling, PGDCeiling) and ceiling.steps == 10
     assert ceiling.best == min(ceiling.accuracy, ceiling.accuracy_doubled)
     assert ceiling.converged == (abs(ceiling.accuracy - ceiling.accuracy_doubled) < 0.01)
-    universal = universal_perturbation(c1, data.x_train, data.y_train, x, y, intensity=t, epochs=1)
+    universal = fit_universal(c1, data.x_train, data.y_train, x, y, intensity=t, epochs=1)
     assert ceiling.best < universal.accuracy  # per-image optimisation beats one pattern for all digits
 
 
@@ -89,6 +94,8 @@ def test_onecycle_schedule_warms_up_and_anneals():
         scheduler.step()
     assert max(rates) == pytest.approx(0.01) and rates[0] < 0.001 and rates[-1] < 1e-4
     assert rates.index(max(rates)) == pytest.approx(20, abs=1)
+    assert optimizer.param_groups[0]["betas"] == (0.5, 0.999)
+    assert attacker_optimizer(attacker, 0.01, 100, "onecycle", beta1=0.9)[0].param_groups[0]["betas"][0] == 0.9
     assert attacker_optimizer(attacker, 0.01, 100, "constant")[1] is None
     with pytest.raises(ValueError, match="schedule"):
         attacker_optimizer(attacker, 0.01, 100, "cosine")
@@ -98,10 +105,11 @@ def test_training_loop_evaluates_several_times_per_epoch_and_counts_digits():
     torch.manual_seed(0)
     target = Classifier(channels=(4, 8)).eval()
     x, y = torch.rand(96, 1, 28, 28), torch.randint(0, 10, (96,))
-    run = train_attacker([target], {"c1": target}, x, y, x[:16], y[:16], intensity=0.1, epochs=2, batch_size=16,
-                         evaluations_per_epoch=3, schedule="onecycle", learning_rate=0.01)
+    recipe = Recipe(epochs=2, batch_size=16, evaluations_per_epoch=3, schedule="onecycle", learning_rate=0.01, width=0.125)
+    run = train_attacker([target], {"c1": target}, x, y, x[:16], y[:16], intensity=0.1, recipe=recipe, seed=3)
     assert run.curve("epoch") == [0, 0.3333, 0.6667, 1.0, 1.3333, 1.6667, 2.0]
     assert run.digits == 192 and run.train_seconds > 0 and run.digits_per_second == pytest.approx(192 / run.train_seconds)
+    assert run.seed == 3 and run.cpu_seconds > 0 and run.attacker.width == 0.125
 
 
 def test_time_attacks_measures_both_and_their_ratio():

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from helpers.studies.gan_attacker.networks import Attacker, Classifier, frozen
+from helpers.studies.gan_attacker.networks import Attacker, Classifier, attacker_output, channels, frozen
 
 
 def test_classifier_returns_logits_for_mnist_batches():
@@ -30,6 +30,29 @@ def test_skip_attacker_hands_each_decoder_layer_the_encoder_features():
     assert delta.shape == x.shape and delta.abs().max() <= 0.1 + 1e-6
     with pytest.raises(ValueError, match="architecture"):
         Attacker(0.1, architecture="resnet")
+
+
+def test_width_scales_every_channel_and_keeps_the_shapes_of_the_output():
+    assert channels(1.0) == (64, 128, 256, 512) and channels(0.25) == (16, 32, 64, 128) and channels(0.001) == (1, 1, 1, 1)
+    for architecture in ("study", "skip"):
+        narrow, wide = Attacker(0.1, architecture=architecture, width=0.25), Attacker(0.1, architecture=architecture)
+        assert narrow.encoder[0].out_channels == 16 and narrow.decoder[-1][0].out_channels == 1
+        x = torch.rand(3, 1, 28, 28)
+        assert narrow.perturbation(x).shape == x.shape
+        count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+        assert count(narrow) < count(wide) / 10  # convolutions scale with the square of the width
+    with pytest.raises(ValueError, match="width"):
+        Attacker(0.1, width=0)
+
+
+def test_attacker_output_bounds_the_perturbation_and_keeps_an_image():
+    x = torch.tensor([0.0, 0.5, 1.0, 0.95])
+    h = torch.tensor([-1.0, 0.5, 1.0, 0.9])
+    delta, attacked = attacker_output(x, h, 0.1)
+    assert torch.allclose(delta, torch.tensor([-0.1, 0.05, 0.1, 0.09]))
+    assert torch.allclose(attacked, torch.tensor([0.0, 0.55, 1.0, 1.0]))
+    delta, _ = attacker_output(x, h, 0.1, "clamp")
+    assert torch.allclose(delta, torch.tensor([-0.1, 0.1, 0.1, 0.1]))
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +89,8 @@ def test_scaled_and_clamped_outputs_differ_below_the_bound():
     clamped = Attacker(0.5, "clamp").eval()
     clamped.load_state_dict(scaled.state_dict())
     x = torch.rand(4, 1, 28, 28)
-    raw = scaled.decoder(scaled.encoder(x))
+    raw = scaled.last_activation(x)
+    assert torch.allclose(raw, scaled.decoder(scaled.encoder(x)))  # the study's A: no skip connections
     assert torch.allclose(scaled.perturbation(x), 0.5 * raw)
     assert torch.allclose(clamped.perturbation(x), raw.clamp(-0.5, 0.5))
 

@@ -3,16 +3,16 @@
 A learned attacker A maps each digit to a perturbation of at most t per pixel with one forward pass. Two
 attacks with the same L-infinity budget bracket what it can reach against a given classifier:
 
-- **universal perturbation** (the lower ceiling for an input-dependent attacker): one delta for all digits,
-  trained against the classifier on the same training digits as A. An A that ignores its input is exactly
-  this; anything A does better comes from tailoring the perturbation to each digit.
+- **universal perturbation** (``universal.py``; the lower ceiling for an input-dependent attacker): one delta
+  for all digits, trained against the classifier on the same training digits as A.
 - **white-box PGD** (the upper ceiling): an optimisation per digit with the classifier's gradient, run until
   it has converged (doubling the number of steps moves the accuracy by less than a point, which the run
   measures and reports).
 
-PGD here is the plain PyTorch loop of Madry et al. (random start, signed gradient steps of 2.5 * eps / steps,
-projection to the budget and to [0, 1]); the same function attacks C1 during adversarial training of the
-robust C1 and is the one timed against A's forward pass.
+PGD is ``helpers.gradient_attacks.pgd`` (random start, signed gradient steps of 2.5 * eps / steps, projection
+to the budget and to [0, 1]); the same function attacks C1 during adversarial training of the robust C1 and
+is the one timed against A's forward pass. The universal perturbation lives in ``universal.py``. Neither
+ceiling depends on an attacker seed: each is one run per classifier and intensity.
 """
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from helpers.gradient_attacks import default_step_size, input_gradient, pgd
 from helpers.progress import progress_bar
 from helpers.training import batches, evaluate, train_or_load
 from .networks import Classifier, frozen
@@ -30,42 +31,19 @@ CONVERGED_POINTS = 1.0
 """PGD counts as converged when doubling its steps moves the attacked accuracy by less than this (points)."""
 
 
-def pgd_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, steps: int, step_size: float | None = None,
-               seed: int = 0) -> torch.Tensor:
-    """PGD (L-infinity, random start) against ``model`` on one batch; returns the adversarial digits.
-
-    The model's mode is left as it is (eval for attacks on a trained classifier, train during adversarial
-    training); only the input receives gradients."""
-    step_size = step_size if step_size is not None else 2.5 * eps / steps
-    generator = torch.Generator().manual_seed(seed)
-    delta = (torch.rand(x.shape, generator=generator) * 2 - 1).mul_(eps).to(x.device)
-    x_adv = (x + delta).clamp_(0.0, 1.0)
-    wants_grad = [p.requires_grad for p in model.parameters()]
-    for p in model.parameters():
-        p.requires_grad_(False)
-    try:
-        for _ in range(steps):
-            x_adv.requires_grad_(True)
-            loss = nn.functional.cross_entropy(model(x_adv), y)
-            (grad,) = torch.autograd.grad(loss, x_adv)
-            with torch.no_grad():
-                x_adv = x_adv + step_size * grad.sign()
-                x_adv = torch.min(torch.max(x_adv, x - eps), x + eps).clamp_(0.0, 1.0)
-    finally:
-        for p, flag in zip(model.parameters(), wants_grad):
-            p.requires_grad_(flag)
-    return x_adv.detach()
-
-
 def pgd_images(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, steps: int, batch_size: int = 500,
                seed: int = 0, device="cpu", desc: str | None = None) -> torch.Tensor:
-    """PGD adversarial digits for all of ``x`` (``model`` frozen in eval mode), on the CPU."""
+    """PGD adversarial digits for all of ``x`` (``model`` frozen in eval mode), on the CPU: ``helpers.gradient_attacks.pgd``
+    with Madry et al.'s step of 2.5 eps / steps and a random start drawn from ``seed`` + the batch's index."""
     frozen(model)
     model.to(device)
+    gradient = input_gradient(model)
     pieces = []
     with progress_bar(total=len(x), desc=desc or f"PGD-{steps}, eps={eps:g}", unit="img") as progress:
         for index, (xb, yb) in enumerate(batches(x, y, batch_size=batch_size)):
-            pieces.append(pgd_attack(model, xb.to(device), yb.to(device), eps=eps, steps=steps, seed=seed + index).cpu())
+            generator = torch.Generator().manual_seed(seed + index)
+            pieces.append(pgd(gradient, xb.to(device), yb.to(device), eps=eps, steps=steps, step_size=default_step_size(eps, steps),
+                              generator=generator).cpu())
             progress.update(len(xb))
     return torch.cat(pieces)
 
@@ -114,50 +92,6 @@ def pgd_ceiling(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: floa
                       seconds, len(x))
 
 
-@dataclass
-class Universal:
-    """One perturbation for every digit, trained against one classifier."""
-
-    intensity: float
-    delta: torch.Tensor         # (1, 1, 28, 28), every pixel in [-t, t]
-    accuracy: float             # the classifier's accuracy on the attack digits plus delta
-    train_accuracy: float       # on the training digits it was fitted on
-    transfer: dict[str, float]  # other classifiers on the attack digits plus delta
-
-    def apply(self, x: torch.Tensor) -> torch.Tensor:
-        return (x + self.delta.to(x.device)).clamp(0.0, 1.0)
-
-
-def universal_perturbation(model: nn.Module, x_train: torch.Tensor, y_train: torch.Tensor, x: torch.Tensor, y: torch.Tensor, *,
-                           intensity: float, epochs: int, batch_size: int = 128, others=None, seed: int = 0, device="cpu") -> Universal:
-    """The universal perturbation with budget ``intensity``: one delta, trained with signed gradient steps to
-    maximise ``model``'s cross-entropy on ``x_train`` (the objective A has, with an input-independent output),
-    projected to [-t, t] after every step. The step shrinks geometrically from t/4 to t/40 over the epochs, and
-    the delta kept is the one with the lowest training accuracy at the end of an epoch."""
-    frozen(model)
-    model.to(device)
-    delta = torch.zeros(1, 1, 28, 28, device=device)
-    steps = epochs * -(-len(x_train) // batch_size)
-    best, best_accuracy, step = delta.clone(), 2.0, 0
-    for epoch in range(1, epochs + 1):
-        for xb, yb in batches(x_train, y_train, batch_size=batch_size, shuffle=True, seed=seed + epoch):
-            xb, yb = xb.to(device), yb.to(device)
-            delta.requires_grad_(True)
-            loss = nn.functional.cross_entropy(model((xb + delta).clamp(0.0, 1.0)), yb)
-            (grad,) = torch.autograd.grad(loss, delta)
-            size = intensity * (0.25 * (0.1 ** (step / max(steps - 1, 1))))
-            with torch.no_grad():
-                delta = (delta + size * grad.sign()).clamp_(-intensity, intensity)
-            step += 1
-        train_accuracy = accuracy_of(model, (x_train + delta.cpu()).clamp(0.0, 1.0), y_train, device)
-        if train_accuracy < best_accuracy:
-            best, best_accuracy = delta.detach().clone(), train_accuracy
-    best = best.cpu()
-    attacked = (x + best).clamp(0.0, 1.0)
-    transfer = {name: accuracy_of(other, attacked, y, device) for name, other in (others or {}).items()}
-    return Universal(intensity, best, accuracy_of(model, attacked, y, device), best_accuracy, transfer)
-
-
 def train_robust_classifier(data, *, index: int, intensity: float, epochs: int, pgd_steps: int, batch_size: int,
                             learning_rate: float, seed: int, device) -> tuple[Classifier, list[dict], bool]:
     """Classifier ``C<index>``'s architecture and initialisation, trained only on PGD examples (budget
@@ -174,6 +108,7 @@ def train_robust_classifier(data, *, index: int, intensity: float, epochs: int, 
 
     def train(net):
         net.to(device)
+        gradient = input_gradient(net)  # sets eval mode on every call
         optimizer = torch.optim.Adam(net.parameters(), lr=learning_rate)
         history = []
         total = epochs * -(-len(data.x_train) // batch_size)
@@ -181,8 +116,10 @@ def train_robust_classifier(data, *, index: int, intensity: float, epochs: int, 
             for epoch in range(1, epochs + 1):
                 for step, (xb, yb) in enumerate(batches(data.x_train, data.y_train, batch_size=batch_size, shuffle=True, seed=init_seed + epoch)):
                     xb, yb = xb.to(device), yb.to(device)
-                    net.eval()  # the attack sees the network as it is, without moving its batch-norm statistics
-                    x_adv = pgd_attack(net, xb, yb, eps=intensity, steps=pgd_steps, seed=init_seed + 7919 * epoch + step)
+                    generator = torch.Generator().manual_seed(init_seed + 7919 * epoch + step)
+                    # the attack sees the network in eval mode, without moving its batch-norm statistics
+                    x_adv = pgd(gradient, xb, yb, eps=intensity, steps=pgd_steps, step_size=default_step_size(intensity, pgd_steps),
+                                generator=generator)
                     net.train()
                     loss = nn.functional.cross_entropy(net(x_adv), yb)
                     optimizer.zero_grad(set_to_none=True)

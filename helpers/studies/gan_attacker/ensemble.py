@@ -11,20 +11,15 @@ from typing import Mapping
 
 from torch import nn
 
-from .training import AttackerRun, evaluate_networks, train_attacker
+from .training import AttackerRun, Recipe, evaluate_networks, train_attacker
 
 
 def train_ensemble_attacker(members: Mapping[str, nn.Module], unseen: Mapping[str, nn.Module], data, *, intensity: float,
-                            output_mode: str, epochs: int, batch_size: int, learning_rate: float, seed: int, device,
-                            schedule: str = "constant", evaluations_per_epoch: int = 1, architecture: str = "study") -> AttackerRun:
+                            recipe: Recipe, seed: int, device="cpu") -> AttackerRun:
     """A fresh attacker trained against the frozen ``members`` (mean cross-entropy), monitored on all."""
-    return train_attacker(
-        list(members.values()), {**members, **unseen}, data.x_train, data.y_train, data.x_test, data.y_test,
-        intensity=intensity, output_mode=output_mode, architecture=architecture, epochs=epochs, batch_size=batch_size,
-        learning_rate=learning_rate, schedule=schedule, evaluations_per_epoch=evaluations_per_epoch,
-        seed=seed, device=device, mode="ensemble",
-        desc=f"A against {len(members)} classifiers, t={intensity:g}",
-    )
+    return train_attacker(list(members.values()), {**members, **unseen}, data.x_train, data.y_train, data.x_test, data.y_test,
+                          intensity=intensity, recipe=recipe, seed=seed, device=device, mode="ensemble",
+                          desc=f"A against {len(members)} classifiers, t={intensity:g}")
 
 
 def ensemble_rows(single: AttackerRun, ensemble: AttackerRun, members: Mapping[str, nn.Module], unseen: Mapping[str, nn.Module], data, device="cpu") -> list[dict]:

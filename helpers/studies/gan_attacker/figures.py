@@ -1,7 +1,8 @@
 """The study's figures 2 to 6, and the attacker-versus-PGD comparison, in the project's style.
 
 The ``fig*`` functions are what the notebook saves under the same names; a training mode left out of
-``modes`` gives a figure that says so instead of an empty plot."""
+``modes`` gives a figure that says so instead of an empty plot. Where an attacker was trained with several
+attacker seeds, its line is the mean over seeds and a band of the same colour spans the lowest to the highest seed."""
 from __future__ import annotations
 
 from typing import Mapping, Sequence
@@ -13,7 +14,7 @@ import torch
 
 from helpers import plots
 from helpers.training import predict
-from .training import AttackerRun
+from .training import AttackerRun, SeededRuns
 
 KEY_FIGURE = "fig3_attacked_accuracy"
 """Figure 3 with both ceilings: the learned attacker per epoch between the universal perturbation and PGD."""
@@ -23,7 +24,7 @@ NETWORKS = (("c1", "C1 (attacked during training)"), ("c2", "C2 (never sees atta
 
 def perturbation_grid(runs: Mapping[float, AttackerRun], x: torch.Tensor, y: torch.Tensor, classifier, *, device="cpu") -> plt.Figure:
     """Figure 2: for each intensity, A's perturbation (grey = 0, scaled to +-t) and the attacked digit,
-    captioned with the classifier's prediction (green right, red wrong)."""
+    captioned with the classifier's prediction (green right, red wrong); one attacker per intensity."""
     rows, labels, captions, correct = [x.numpy()], ["clean"], [], []
     predictions = predict(classifier, x, device=device).argmax(1).numpy()
     captions.append([f"C1: {p}" for p in predictions])
@@ -44,6 +45,20 @@ def perturbation_grid(runs: Mapping[float, AttackerRun], x: torch.Tensor, y: tor
     return fig
 
 
+def seed_band(ax, x, curves: Sequence[Sequence[float]], *, scale: float = 100, color: str, **style) -> None:
+    """The mean of ``curves`` (one per attacker seed) as a line and, with more than one seed, a band from the lowest
+    to the highest seed at every point."""
+    values = scale * np.asarray(curves, dtype=float)
+    ax.plot(x, values.mean(0), color=color, **style)
+    if len(values) > 1:
+        ax.fill_between(x, values.min(0), values.max(0), color=color, alpha=0.18, linewidth=0)
+
+
+def _seeds_label(seeded: SeededRuns) -> str:
+    n = len(seeded.runs)
+    return f", {n} seeds" if n > 1 else ""
+
+
 def _panels(title: str, n: int = 2, width: float = 5.2):
     plots.use_style()
     fig, axes = plt.subplots(1, n, figsize=(width * n, 3.6), squeeze=False)
@@ -51,9 +66,10 @@ def _panels(title: str, n: int = 2, width: float = 5.2):
     return fig, axes[0]
 
 
-def curves_per_epoch(runs: Mapping[float, AttackerRun], *, metric: str = "accuracy", title: str, log: bool = False, show_clean: bool = True,
+def curves_per_epoch(runs: Mapping[float, SeededRuns], *, metric: str = "accuracy", title: str, log: bool = False, show_clean: bool = True,
                      ceilings: Sequence | None = None) -> plt.Figure:
-    """Figures 3, 4 and 5: attacked accuracy (or loss) per epoch, one line per intensity, C1 and C2 side by side.
+    """Figures 3, 4 and 5: attacked accuracy (or loss) per epoch, one line per intensity (the mean over attacker seeds,
+    with a band from the lowest to the highest seed), C1 and C2 side by side.
 
     Dotted lines in the same colour are the clean numbers (they move too in alternating mode, where C1 and
     C2 keep training). ``ceilings`` (``study.Ceiling`` against C1) add, per intensity and in its colour, the
@@ -63,13 +79,16 @@ def curves_per_epoch(runs: Mapping[float, AttackerRun], *, metric: str = "accura
     by_t = {c.intensity: c for c in (ceilings or ()) if c.target == "c1"}
     scale = 100 if metric == "accuracy" else 1
     for ax, (net, label) in zip(axes, NETWORKS):
-        for index, (t, run) in enumerate(sorted(runs.items())):
+        for index, (t, seeded) in enumerate(sorted(runs.items())):
             color = f"C{index}"
-            epochs = run.curve("epoch")
-            ax.plot(epochs, [scale * v for v in run.curve(f"{net}_attacked_{metric}")], marker="o", color=color, label=f"t={t:g}")
-            if show_clean and (index == 0 or run.mode == "alternating"):
-                ax.plot(epochs, [scale * v for v in run.curve(f"{net}_clean_{metric}")], linestyle=":", color=color if run.mode == "alternating" else "grey",
-                        label="clean" if run.mode != "alternating" else None)
+            epochs = seeded.first.curve("epoch")
+            alternating = seeded.mode == "alternating"
+            seed_band(ax, epochs, [run.curve(f"{net}_attacked_{metric}") for run in seeded.runs], scale=scale, color=color,
+                      marker="o", label=f"t={t:g}{_seeds_label(seeded)}")
+            if show_clean and (index == 0 or alternating):
+                clean = np.mean([run.curve(f"{net}_clean_{metric}") for run in seeded.runs], axis=0)
+                ax.plot(epochs, scale * clean, linestyle=":", color=color if alternating else "grey",
+                        label="clean" if not alternating else None)
             c = by_t.get(t)
             if c is not None and metric == "accuracy":
                 universal = c.universal.accuracy if net == "c1" else c.universal.transfer.get(net)
@@ -98,15 +117,16 @@ def curves_per_epoch(runs: Mapping[float, AttackerRun], *, metric: str = "accura
     return fig
 
 
-def modes_compared(consecutive: Mapping[float, AttackerRun], alternating: Mapping[float, AttackerRun], intensities: Sequence[float]) -> plt.Figure:
-    """Figure 6: attacked accuracy per epoch, consecutive (solid) against alternating (dashed)."""
+def modes_compared(consecutive: Mapping[float, SeededRuns], alternating: Mapping[float, SeededRuns], intensities: Sequence[float]) -> plt.Figure:
+    """Figure 6: attacked accuracy per epoch, consecutive (solid) against alternating (dashed), mean over attacker
+    seeds with the lowest-to-highest band."""
     fig, axes = _panels("Consecutive (solid) and alternating (dashed) training compared")
     for ax, (net, label) in zip(axes, NETWORKS):
         for index, t in enumerate(intensities):
             for runs, style in ((consecutive, "-"), (alternating, "--")):
-                run = runs[t]
-                ax.plot(run.curve("epoch"), [100 * v for v in run.curve(f"{net}_attacked_accuracy")], linestyle=style,
-                        marker="o", color=f"C{index}", label=f"t={t:g}, {run.mode}")
+                seeded = runs[t]
+                seed_band(ax, seeded.first.curve("epoch"), [run.curve(f"{net}_attacked_accuracy") for run in seeded.runs],
+                          color=f"C{index}", linestyle=style, marker="o", label=f"t={t:g}, {seeded.mode}{_seeds_label(seeded)}")
         ax.set(xlabel="attacker training epoch", ylabel="attacked accuracy (%)", title=label, ylim=(0, 102))
         ax.legend(fontsize=8)
     fig.tight_layout()
@@ -115,20 +135,28 @@ def modes_compared(consecutive: Mapping[float, AttackerRun], alternating: Mappin
 
 def ceilings_figure(ceilings: Sequence) -> plt.Figure:
     """Accuracy against the budget t on C1 (left) and C2 (right): the universal perturbation, the learned attacker
-    and converged PGD on the same digits (consecutive mode; C2 sees the same attacked digits: transfer)."""
+    (mean over attacker seeds, band from the lowest to the highest seed) and converged PGD on the same digits
+    (consecutive mode; C2 sees the same attacked digits: transfer)."""
     rows = sorted((c for c in ceilings if c.target == "c1"), key=lambda c: c.intensity)
     fig, axes = _panels("The learned attacker between its two ceilings, same budget t")
     for ax, (net, label) in zip(axes, NETWORKS):
         ts = [c.intensity for c in rows]
-        curves = (
-            ("universal perturbation", [c.universal.accuracy if net == "c1" else c.universal.transfer.get(net) for c in rows], "C1", "s"),
-            ("learned attacker A", [c.attacker.get(net) for c in rows], "C2", "o"),
-            ("converged PGD (white box on C1)", [c.pgd.best if net == "c1" else c.pgd.transfer.get(net) for c in rows], "C0", "^"),
+        ceilings_lines = (
+            ("universal perturbation (one run)", [c.universal.accuracy if net == "c1" else c.universal.transfer.get(net) for c in rows], "C1", "s"),
+            ("converged PGD (white box on C1, one run)", [c.pgd.best if net == "c1" else c.pgd.transfer.get(net) for c in rows], "C0", "^"),
         )
-        for name, values, color, marker in curves:
+        for name, values, color, marker in ceilings_lines:
             points = [(t, 100 * v) for t, v in zip(ts, values) if v is not None]
             if points:
                 ax.plot(*zip(*points), marker=marker, color=color, label=name)
+        learned = [(c.intensity, c.attacker[net]) for c in rows if c.attacker.get(net)]
+        if learned:
+            x = [t for t, _ in learned]
+            mean = [100 * np.mean(v) for _, v in learned]
+            ax.plot(x, mean, marker="o", color="C2", label="learned attacker A (mean over seeds)")
+            if any(len(v) > 1 for _, v in learned):
+                ax.fill_between(x, [100 * min(v) for _, v in learned], [100 * max(v) for _, v in learned], color="C2", alpha=0.18,
+                                linewidth=0, label="A: lowest to highest seed")
         ax.axhline(10, color="lightgrey", linewidth=2, zorder=0)  # chance
         ax.set(xlabel="intensity t (L-infinity budget)", ylabel="accuracy (%)", title=label, ylim=(0, 102))
         ax.set_xscale("log", base=2)
@@ -154,28 +182,29 @@ def _mode_missing(mode: str) -> str:
     return f"The {mode} mode is not in this run's modes: nothing to plot."
 
 
-def fig2_perturbations(consecutive: Mapping[float, AttackerRun], data, classifiers, *, device="cpu") -> plt.Figure:
-    """Figure 2 for the consecutive-mode attackers on the first test digits, against C1."""
+def fig2_perturbations(consecutive: Mapping[float, SeededRuns], data, classifiers, *, device="cpu") -> plt.Figure:
+    """Figure 2 for the consecutive-mode attackers (the first attacker seed's) on the first test digits, against C1."""
     if not consecutive:
         return not_run("Figure 2: perturbations per intensity", _mode_missing("consecutive"))
     x, y = data.x_test[:GRID_DIGITS], data.y_test[:GRID_DIGITS]
-    return perturbation_grid(consecutive, x, y, classifiers.trained["c1"], device=device)
+    first = {t: seeded.first for t, seeded in consecutive.items()}
+    return perturbation_grid(first, x, y, classifiers.trained["c1"], device=device)
 
 
-def fig3_attacked_accuracy(consecutive: Mapping[float, AttackerRun], ceilings: Sequence | None = None) -> plt.Figure:
+def fig3_attacked_accuracy(consecutive: Mapping[float, SeededRuns], ceilings: Sequence | None = None) -> plt.Figure:
     """Figure 3, with each intensity's two ceilings (when given) as horizontal lines in its colour."""
     title = "Figure 3: attacked accuracy per epoch, consecutive mode"
     return curves_per_epoch(consecutive, title=title, ceilings=ceilings) if consecutive else not_run(title, _mode_missing("consecutive"))
 
 
-def fig4_attacked_loss(consecutive: Mapping[float, AttackerRun]) -> plt.Figure:
+def fig4_attacked_loss(consecutive: Mapping[float, SeededRuns]) -> plt.Figure:
     title = "Figure 4: attacked loss per epoch, consecutive mode"
     if not consecutive:
         return not_run(title, _mode_missing("consecutive"))
     return curves_per_epoch(consecutive, metric="loss", log=True, title=title)
 
 
-def fig5_alternating(alternating: Mapping[float, AttackerRun]) -> plt.Figure:
+def fig5_alternating(alternating: Mapping[float, SeededRuns]) -> plt.Figure:
     title = "Figure 5: attacked accuracy per epoch, alternating mode"
     return curves_per_epoch(alternating, title=title) if alternating else not_run(title, _mode_missing("alternating"))
 
@@ -185,7 +214,7 @@ def compared_intensities(intensities: Sequence[float]) -> list[float]:
     return sorted(set(intensities))
 
 
-def fig6_modes_compared(consecutive: Mapping[float, AttackerRun], alternating: Mapping[float, AttackerRun]) -> plt.Figure:
+def fig6_modes_compared(consecutive: Mapping[float, SeededRuns], alternating: Mapping[float, SeededRuns]) -> plt.Figure:
     """Figure 6 at every intensity both modes ran."""
     if not (consecutive and alternating):
         return not_run("Figure 6: consecutive and alternating training compared",

@@ -6,6 +6,7 @@ from typing import Any, Mapping
 from helpers.params import RUN_PARAMETERS, Param, ParameterError
 
 from .networks import ARCHITECTURES, OUTPUT_MODES
+from .study import EXTRAS
 from .training import MODES, SCHEDULES
 
 PARAMETERS = {
@@ -19,7 +20,10 @@ PARAMETERS = {
     "attacker_epochs": Param(int, low=1, high=100, help="epochs of attacker (and alternating) training (study: 20)"),
     "classifier_learning_rate": Param(float, low=1e-6, high=1.0),
     "attacker_learning_rate": Param(float, low=1e-6, high=1.0, help="A's (peak) learning rate"),
-    "attacker_schedule": Param(str, choices=SCHEDULES, help="A's learning rate: 'constant' (the study) or 'onecycle' (warm-up then anneal)"),
+    "attacker_schedule": Param(str, choices=SCHEDULES, help="A's learning rate: 'constant' or 'onecycle' (warm-up then anneal)"),
+    "attacker_beta1": Param(float, low=0.0, high=0.999, help="Adam's first beta for A (0.5: the usual GAN setting; 0.9: PyTorch's default)"),
+    "attacker_width": Param(float, low=0.05, high=4.0, help="A's channels as a share of the study's 64, 128, 256, 512 (1.0: the study's A)"),
+    "attacker_seeds": Param(int, low=1, high=20, help="attacker seeds at the comparison intensities (nearest 0.08 and the largest): A is trained once per seed against the same classifiers"),
     "evaluations_per_epoch": Param(int, low=1, high=20, help="test evaluations per attacker epoch (the points of Figures 3 to 6)"),
     "intensities": Param(list, item=float, low=0.001, high=1.0, help="attacker intensities t, the L-infinity bound of A's output"),
     "attacker_architecture": Param(str, choices=ARCHITECTURES, help="'study': the study's encoder-decoder; 'skip': the same with U-Net skip connections (our default)"),
@@ -31,6 +35,7 @@ PARAMETERS = {
     "universal_epochs": Param(int, low=1, high=100, help="epochs of the universal perturbation over the attacker's training digits"),
     "robust_epochs": Param(int, low=1, high=100, help="epochs of PGD adversarial training of the robust C1 (on train_size digits)"),
     "robust_pgd_steps": Param(int, low=1, high=100, help="PGD steps per batch in adversarial training of the robust C1"),
+    "extras": Param(list, item=str, choices=EXTRAS, min_items=0, help="sections beyond the study's experiments: 'architectures' (the other A beside this one), 'ensemble' (A against several classifiers), 'robust' (A against a PGD-trained C1)"),
     "ensemble_size": Param(int, low=2, high=8, help="classifiers the ensemble attacker is trained against (C1, C3, ...); C2 stays unseen"),
     "ensemble_intensity": Param(float, low=0.001, high=1.0, help="intensity of the ensemble attacker"),
 }

@@ -20,6 +20,7 @@ from typing import Mapping, Sequence
 import torch
 from torch import nn
 
+from helpers.metrics import Interval, mean_interval
 from helpers.progress import progress_bar
 from helpers.training import batches, evaluate, fit, train_or_load
 from .networks import Attacker, Classifier, frozen
@@ -75,24 +76,26 @@ def evaluate_networks(attacker: Attacker, classifiers: Mapping[str, nn.Module], 
     return record
 
 
-def attacker_step(attacker: Attacker, targets: Sequence[nn.Module], optimizer: torch.optim.Optimizer, xb: torch.Tensor, yb: torch.Tensor) -> float:
-    """One update of A to maximise the mean cross-entropy of the frozen ``targets``; returns that loss.
+def attacker_loss(targets: Sequence[nn.Module], x_attacked: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """What A minimises: minus the mean cross-entropy of the frozen classifiers ``targets`` on A's attacked images.
 
-    Profiled (issue 11, torch profiler, batch 128, 1 thread): 85% of the step is convolutions forward and
-    backward, mostly A's 256-512-channel layers, in proportion to their multiply-adds. Per CPU-second of one
-    thread (median of 3 interleaved repeats on a shared AMD EPYC), the step ran at 229 digits/s (batch 64,
-    float32), 252 (batch 128), 231 (batch 256), 235 (channels-last) and 233 (bfloat16 autocast): no setting
-    is faster by more than the noise, so the step stays float32, contiguous, at the study's batch of 64 (more
-    updates per digit). PyTorch's default thread count (one per core) is kept."""
+    Minimising it makes the classifiers' loss on the true labels ``y`` as large as A can; with one target (C1) it is
+    the study's objective, with several it is the ensemble attacker's (the average over classifiers)."""
+    losses = [nn.functional.cross_entropy(classifier(x_attacked), y) for classifier in targets]
+    return -torch.stack(losses).mean()
+
+
+def attacker_step(attacker: Attacker, targets: Sequence[nn.Module], optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor) -> float:
+    """One update of A against the frozen ``targets`` (their weights and batch-norm statistics untouched);
+    returns the targets' mean cross-entropy on the attacked batch (the loss A pushes up)."""
     for target in targets:
         frozen(target)
     frozen(attacker, False)
-    attacked = attacker(xb)
-    loss = torch.stack([nn.functional.cross_entropy(target(attacked), yb) for target in targets]).mean()
+    loss = attacker_loss(targets, attacker(x), y)
     optimizer.zero_grad(set_to_none=True)
-    (-loss).backward()
+    loss.backward()
     optimizer.step()
-    return loss.item()
+    return -loss.item()
 
 
 def classifier_step(classifier: nn.Module, attacker: Attacker | None, optimizer: torch.optim.Optimizer, xb: torch.Tensor, yb: torch.Tensor) -> float:
@@ -125,6 +128,8 @@ class AttackerRun:
     seconds: float = 0.0
     train_seconds: float = 0.0
     digits: int = 0
+    seed: int = 0
+    cpu_seconds: float = 0.0  # process CPU time of the whole training (all threads), evaluations included
 
     def final(self, key: str) -> float:
         return self.history[-1][key]
@@ -137,21 +142,86 @@ class AttackerRun:
         return self.digits / self.train_seconds if self.train_seconds > 0 else float("nan")
 
 
-def _new_attacker(intensity: float, output_mode: str, seed: int, device, architecture: str = "study") -> Attacker:
-    torch.manual_seed(seed)
-    return Attacker(intensity, output_mode, architecture).to(device)
+@dataclass
+class SeededRuns:
+    """One attacker training repeated with different attacker seeds: the same classifiers, digits, intensity and
+    recipe; each seed draws A's initial weights and the order of its batches."""
+
+    mode: str
+    intensity: float
+    runs: list[AttackerRun] = field(default_factory=list)
+
+    @property
+    def first(self) -> AttackerRun:
+        """The run of the first attacker seed (the one figures of a single attacker show)."""
+        return self.runs[0]
+
+    @property
+    def seeds(self) -> list[int]:
+        return [run.seed for run in self.runs]
+
+    def finals(self, key: str) -> list[float]:
+        """``key`` after the last epoch, one value per seed."""
+        return [run.final(key) for run in self.runs]
+
+    def mean(self, key: str) -> float:
+        return sum(self.finals(key)) / len(self.runs)
+
+    def interval(self, key: str) -> Interval:
+        """The mean over seeds with its 95% Student-t interval (NaN bounds with one seed)."""
+        return mean_interval(self.finals(key))
+
+    def spread(self, key: str) -> Interval:
+        """The mean over seeds with the lowest and the highest seed's value."""
+        values = self.finals(key)
+        return Interval(sum(values) / len(values), min(values), max(values))
+
+    @property
+    def train_seconds(self) -> float:
+        return sum(run.train_seconds for run in self.runs)
+
+    @property
+    def digits(self) -> int:
+        return sum(run.digits for run in self.runs)
 
 
-def attacker_optimizer(attacker: Attacker, learning_rate: float, total_steps: int, schedule: str):
-    """Adam with the study's GAN betas (0.5, 0.999), and the learning-rate schedule: ``constant`` (the
-    study's), or ``onecycle`` (warm up over the first 20% of the steps to ``learning_rate``, then anneal to
-    ~0), which lets one pass over the digits use a high rate early and settle at the end."""
+@dataclass(frozen=True)
+class Recipe:
+    """How an attacker is built and trained (everything but its intensity, targets and seed)."""
+
+    epochs: int
+    batch_size: int = 64
+    learning_rate: float = 0.002
+    schedule: str = "constant"
+    beta1: float = 0.5
+    architecture: str = "study"
+    width: float = 1.0
+    output_mode: str = "scaled"
+    evaluations_per_epoch: int = 1
+
+    def attacker(self, intensity: float, seed: int, device="cpu") -> Attacker:
+        """A fresh A with this recipe's architecture and width, initialised from ``seed``."""
+        torch.manual_seed(seed)
+        return Attacker(intensity, self.output_mode, self.architecture, self.width).to(device)
+
+    def optimizer(self, attacker: Attacker, train_size: int):
+        """A's optimizer and learning-rate scheduler (None for a constant rate) for ``train_size`` digits."""
+        steps = self.epochs * -(-train_size // self.batch_size)
+        return attacker_optimizer(attacker, self.learning_rate, steps, self.schedule, self.beta1)
+
+
+def attacker_optimizer(attacker: Attacker, learning_rate: float, total_steps: int, schedule: str, beta1: float = 0.5):
+    """Adam with betas (``beta1``, 0.999) (0.5 is the usual GAN setting, 0.9 PyTorch's default), and the
+    learning-rate schedule: ``constant``, or ``onecycle`` (warm up over the first 20% of the steps to
+    ``learning_rate``, then anneal to ~0), which lets a short training use a high rate early and settle at the end.
+    The schedule moves the learning rate only; beta1 stays as given (PyTorch's one-cycle would also cycle it)."""
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {schedule!r}")
-    optimizer = torch.optim.Adam(attacker.parameters(), lr=learning_rate, betas=(0.5, 0.999))
+    optimizer = torch.optim.Adam(attacker.parameters(), lr=learning_rate, betas=(beta1, 0.999))
     if schedule == "constant" or total_steps < 2:
         return optimizer, None
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=learning_rate, total_steps=total_steps, pct_start=0.2)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=learning_rate, total_steps=total_steps, pct_start=0.2,
+                                                    cycle_momentum=False)
     return optimizer, scheduler
 
 
@@ -191,84 +261,70 @@ def train_loop(run: AttackerRun, step, x_train, y_train, x_test, y_test, *, epoc
     return run
 
 
-def train_attacker(
-    targets: Sequence[nn.Module],
-    monitored: Mapping[str, nn.Module],
-    x_train: torch.Tensor,
-    y_train: torch.Tensor,
-    x_test: torch.Tensor,
-    y_test: torch.Tensor,
-    *,
-    intensity: float,
-    output_mode: str = "scaled",
-    architecture: str = "study",
-    epochs: int,
-    batch_size: int = 64,
-    learning_rate: float = 1e-3,
-    schedule: str = "constant",
-    evaluations_per_epoch: int = 1,
-    seed: int = 0,
-    device="cpu",
-    mode: str = "consecutive",
-    desc: str | None = None,
-) -> AttackerRun:
-    """Train a fresh A against the frozen ``targets`` (the mean of their losses) for ``epochs`` epochs.
+def train_attacker(targets: Sequence[nn.Module], monitored: Mapping[str, nn.Module], x_train: torch.Tensor, y_train: torch.Tensor,
+                   x_test: torch.Tensor, y_test: torch.Tensor, *, intensity: float, recipe: Recipe, seed: int = 0, device="cpu",
+                   mode: str = "consecutive", desc: str | None = None) -> AttackerRun:
+    """Train a fresh A (initialised and its batches shuffled from ``seed``) against the frozen ``targets`` (the
+    mean of their losses) as ``recipe`` says.
 
     ``monitored`` names the classifiers evaluated (targets and unseen ones alike); the first one is the
     attacker's target in the progress bar.
     """
-    started = time.perf_counter()
-    attacker = _new_attacker(intensity, output_mode, seed, device, architecture)
-    optimizer, scheduler = attacker_optimizer(attacker, learning_rate, epochs * -(-len(x_train) // batch_size), schedule)
-    run = AttackerRun(mode, intensity, attacker=attacker, classifiers=dict(monitored))
+    started, cpu = time.perf_counter(), time.process_time()
+    attacker = recipe.attacker(intensity, seed, device)
+    optimizer, scheduler = recipe.optimizer(attacker, len(x_train))
+    run = AttackerRun(mode, intensity, attacker=attacker, classifiers=dict(monitored), seed=seed)
     train_loop(run, lambda xb, yb: attacker_step(attacker, targets, optimizer, xb, yb), x_train, y_train, x_test, y_test,
-               epochs=epochs, batch_size=batch_size, seed=seed, evaluations_per_epoch=evaluations_per_epoch,
-               scheduler=scheduler, device=device, desc=desc or f"A, {mode}, t={intensity:g}")
+               epochs=recipe.epochs, batch_size=recipe.batch_size, seed=seed, evaluations_per_epoch=recipe.evaluations_per_epoch,
+               scheduler=scheduler, device=device, desc=desc or f"A, {mode}, t={intensity:g}, seed {seed}")
     frozen(attacker)
-    run.seconds = time.perf_counter() - started
+    run.seconds, run.cpu_seconds = time.perf_counter() - started, time.process_time() - cpu
     return run
 
 
-def train_consecutive(c1: nn.Module, c2: nn.Module, data, *, intensity: float, output_mode: str, epochs: int,
-                      batch_size: int, learning_rate: float, seed: int, device, schedule: str = "constant",
-                      evaluations_per_epoch: int = 1, desc: str | None = None, architecture: str = "study") -> AttackerRun:
+def train_consecutive(c1: nn.Module, c2: nn.Module, data, *, intensity: float, recipe: Recipe, seed: int, device="cpu",
+                      desc: str | None = None) -> AttackerRun:
     """Consecutive mode: C1 and C2 already trained on clean data; A is trained against frozen C1 only."""
-    return train_attacker(
-        [c1], {"c1": c1, "c2": c2}, data.x_train, data.y_train, data.x_test, data.y_test,
-        intensity=intensity, output_mode=output_mode, architecture=architecture, epochs=epochs, batch_size=batch_size,
-        learning_rate=learning_rate, schedule=schedule, evaluations_per_epoch=evaluations_per_epoch,
-        seed=seed, device=device, mode="consecutive", desc=desc,
-    )
+    return train_attacker([c1], {"c1": c1, "c2": c2}, data.x_train, data.y_train, data.x_test, data.y_test,
+                          intensity=intensity, recipe=recipe, seed=seed, device=device, mode="consecutive", desc=desc)
 
 
-def train_alternating(c1_pretrained: nn.Module, c2_pretrained: nn.Module, data, *, intensity: float, output_mode: str,
-                      epochs: int, batch_size: int, learning_rate: float, classifier_learning_rate: float,
-                      seed: int, device, schedule: str = "constant", evaluations_per_epoch: int = 1,
-                      architecture: str = "study") -> AttackerRun:
-    """Alternating mode: from pre-trained copies of C1 and C2, A and C1 alternate one batch each for
-    ``epochs`` epochs (C1 on attacked images), while C2 trains on the same batches, clean.
+def alternating_round(attacker: Attacker, c1: nn.Module, c2: nn.Module, optimizers: Sequence[torch.optim.Optimizer],
+                      x: torch.Tensor, y: torch.Tensor) -> float:
+    """One round of alternating training on the batch (x, y): A, then C1, then C2, one update each.
+
+    1. A's turn: C1 frozen, A takes a step to raise C1's cross-entropy on A's attacked images;
+    2. C1's turn: A frozen, C1 takes a step to lower its cross-entropy on A's (new) attacked images;
+    3. C2 takes a step on the clean batch (it never sees an attacked image, so it stays a fair transfer target).
+    Returns C1's cross-entropy on the attacked batch at A's turn (the loss A pushed up).
+    """
+    a_optimizer, c1_optimizer, c2_optimizer = optimizers
+    loss = attacker_step(attacker, [c1], a_optimizer, x, y)
+    classifier_step(c1, attacker, c1_optimizer, x, y)
+    classifier_step(c2, None, c2_optimizer, x, y)
+    return loss
+
+
+def train_alternating(c1_pretrained: nn.Module, c2_pretrained: nn.Module, data, *, intensity: float, recipe: Recipe,
+                      classifier_learning_rate: float, seed: int, device="cpu") -> AttackerRun:
+    """Alternating mode: from pre-trained copies of C1 and C2, ``alternating_round`` on every batch for the
+    recipe's epochs.
 
     The pre-trained networks passed in are left untouched (they are copied), so one pre-training serves
-    every intensity. ``schedule`` applies to A's learning rate only (the classifiers keep theirs).
+    every intensity and seed. The recipe's schedule applies to A's learning rate only (the classifiers keep theirs).
     """
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     c1, c2 = copy.deepcopy(c1_pretrained).to(device), copy.deepcopy(c2_pretrained).to(device)
-    attacker = _new_attacker(intensity, output_mode, seed, device, architecture)
-    optimizer, scheduler = attacker_optimizer(attacker, learning_rate, epochs * -(-len(data.x_train) // batch_size), schedule)
-    c1_optimizer = torch.optim.Adam(c1.parameters(), lr=classifier_learning_rate)
-    c2_optimizer = torch.optim.Adam(c2.parameters(), lr=classifier_learning_rate)
-    run = AttackerRun("alternating", intensity, attacker=attacker, classifiers={"c1": c1, "c2": c2})
-
-    def step(xb, yb):
-        loss = attacker_step(attacker, [c1], optimizer, xb, yb)
-        classifier_step(c1, attacker, c1_optimizer, xb, yb)
-        classifier_step(c2, None, c2_optimizer, xb, yb)
-        return loss
-
-    train_loop(run, step, data.x_train, data.y_train, data.x_test, data.y_test, epochs=epochs, batch_size=batch_size,
-               seed=seed, evaluations_per_epoch=evaluations_per_epoch, scheduler=scheduler, device=device,
-               desc=f"A and C1, alternating, t={intensity:g}")
+    attacker = recipe.attacker(intensity, seed, device)
+    optimizer, scheduler = recipe.optimizer(attacker, len(data.x_train))
+    optimizers = (optimizer, torch.optim.Adam(c1.parameters(), lr=classifier_learning_rate),
+                  torch.optim.Adam(c2.parameters(), lr=classifier_learning_rate))
+    run = AttackerRun("alternating", intensity, attacker=attacker, classifiers={"c1": c1, "c2": c2}, seed=seed)
+    train_loop(run, lambda xb, yb: alternating_round(attacker, c1, c2, optimizers, xb, yb), data.x_train, data.y_train,
+               data.x_test, data.y_test, epochs=recipe.epochs, batch_size=recipe.batch_size, seed=seed,
+               evaluations_per_epoch=recipe.evaluations_per_epoch, scheduler=scheduler, device=device,
+               desc=f"A and C1, alternating, t={intensity:g}, seed {seed}")
     for network in (attacker, c1, c2):
         frozen(network)
-    run.seconds = time.perf_counter() - started
+    run.seconds, run.cpu_seconds = time.perf_counter() - started, time.process_time() - cpu
     return run
