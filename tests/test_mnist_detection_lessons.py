@@ -10,7 +10,7 @@ import torch
 from conftest import needs_mnist
 from helpers import gradient_attacks
 from helpers.findings import DOES_NOT_HOLD, HOLDS, NOT_SHOWN
-from helpers.studies.mnist_uncertainty_detection import adaptive, bim, report, robust, study
+from helpers.studies.mnist_uncertainty_detection import adaptive, bim, report, robust, study, thresholds
 from helpers.studies.mnist_uncertainty_detection.model import DropoutLeNet
 from helpers.studies.mnist_uncertainty_detection.reference import FINDINGS
 from helpers.studies.mnist_uncertainty_detection.uncertainty import mc_predict
@@ -90,6 +90,18 @@ def test_every_method_on_the_page_is_the_function_the_study_runs():
     assert study.METHODS["pgd"] is gradient_attacks.pgd and study.METHODS["bim_a"] is bim.bim_a
     assert study.METHODS["margin_attack"] is adaptive.margin_attack
     assert {"fgsm", "bim_a", "bim_b", "mc_dropout", "crop_vote", "margin_attack"} <= set(study.METHODS)
+
+
+def test_the_threshold_search_finds_the_maximum_of_the_readable_information_gain():
+    rng = np.random.default_rng(0)
+    scores = np.r_[rng.normal(0.0, 1.0, 200), rng.normal(1.5, 1.0, 200)]
+    truth = np.r_[np.zeros(200, bool), np.ones(200, bool)]
+    t, gain = thresholds.best_information_gain_threshold(scores, truth)
+    assert gain == pytest.approx(thresholds.information_gain(scores, truth, t))
+    ordered = np.sort(scores)
+    candidates = (ordered[1:] + ordered[:-1]) / 2
+    assert gain == pytest.approx(max(thresholds.information_gain(scores, truth, c) for c in candidates))
+    assert study.METHODS["information_gain"] is thresholds.information_gain and study.METHODS["hybrid_rule"] is thresholds.decide
 
 
 def test_bim_a_loss_has_no_gradient_for_a_misclassified_image():
