@@ -1,0 +1,271 @@
+"""Every documented install resolves, and the GPU install plan writes no file twice.
+
+Each check is ``pip install --dry-run --report`` against the package index pip is configured with (nothing is
+installed), so it needs that index: without it each test is skipped with one line. The overlap checks read
+each CUDA wheel's ``*.dist-info/RECORD`` (the list of files it writes) with HTTP range requests, a few
+kilobytes per wheel instead of the gigabytes of the wheels themselves.
+
+- every extra of ``pyproject.toml`` and every extra the README names resolves against ``constraints.txt``;
+- every ``pip install`` line of the README resolves as written (an ``advlab[...]`` requirement is resolved
+  from this checkout, which is what the repository URL it names serves);
+- ``make setup`` (``.venv``: PyPI's torch, CUDA 13) writes no file twice; nor does ``make setup-gpu``'s
+  TensorFlow environment (``.venv-tf``: TensorFlow's CUDA 12 wheels, torch from PyTorch's CPU index, which
+  needs that index: skipped with one line without it), and ``constraints-gpu.txt`` pins what TensorFlow's
+  ``and-cuda`` extra resolves to;
+- the plan they replace, both frameworks' CUDA wheels in one environment, is detected as overlapping (in
+  ``nvidia/cudnn`` and ``nvidia/nccl``), which is why there are two environments.
+
+On a machine whose pip configuration adds other wheels (a local find-links folder), run these with
+``PIP_CONFIG_FILE=/dev/null`` to resolve what a user of the public index gets.
+"""
+from __future__ import annotations
+
+import collections
+import io
+import json
+import re
+import shlex
+import subprocess
+import sys
+import tomllib
+import urllib.error
+import urllib.request
+import zipfile
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+REPOSITORY = PROJECT["urls"]["Repository"]
+TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+CUDA_WHEEL = re.compile(r"^(nvidia-|cuda-)")
+
+
+def index_url() -> str:
+    out = subprocess.run([sys.executable, "-m", "pip", "config", "get", "global.index-url"], capture_output=True, text=True)
+    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else "https://pypi.org/simple"
+
+
+@cache
+def reachable(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url.rstrip("/") + "/", method="HEAD"), timeout=10):
+            return True
+    except urllib.error.HTTPError as error:
+        return error.code < 500
+    except (OSError, ValueError):
+        return False
+
+
+def need(url: str) -> None:
+    if not reachable(url):
+        pytest.skip(f"no package index reachable at {url}: resolution not checked")
+
+
+@cache
+def dry_run(args: tuple[str, ...]) -> dict:
+    """pip's installation report for ``pip install ARGS`` in an empty environment (nothing is installed)."""
+    command = [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet",
+               "--disable-pip-version-check", "--report", "-", *args]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, f"pip install {shlex.join(args)} does not resolve:\n{done.stderr[-3000:]}"
+    return json.loads(done.stdout[done.stdout.index("{"):])
+
+
+def installed(report: dict) -> dict[str, str]:
+    return {item["metadata"]["name"].lower(): item["metadata"]["version"] for item in report["install"]}
+
+
+class RangeReader(io.RawIOBase):
+    """A seekable file over HTTP range requests, enough for ``zipfile`` to read one member of a remote wheel."""
+
+    def __init__(self, url: str):
+        self.url, self.position = url, 0
+        with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=60) as response:
+            self.size = int(response.headers["Content-Length"])
+
+    def readable(self):
+        return True
+
+    def seekable(self):
+        return True
+
+    def tell(self):
+        return self.position
+
+    def seek(self, offset, whence=0):
+        self.position = {0: offset, 1: self.position + offset, 2: self.size + offset}[whence]
+        return self.position
+
+    def readinto(self, buffer):
+        count = min(len(buffer), self.size - self.position)
+        if count <= 0:
+            return 0
+        request = urllib.request.Request(self.url, headers={"Range": f"bytes={self.position}-{self.position + count - 1}"})
+        with urllib.request.urlopen(request, timeout=120) as response:
+            if response.status != 206:
+                pytest.skip(f"{self.url.split('/')[2]} does not serve byte ranges: wheel contents not checked")
+            data = response.read()
+        buffer[:len(data)] = data
+        self.position += len(data)
+        return len(data)
+
+
+@cache
+def wheel_record(url: str) -> tuple[tuple[str, str], ...]:
+    """(path, hash) of every file the wheel at ``url`` installs, from its RECORD."""
+    archive = zipfile.ZipFile(io.BufferedReader(RangeReader(url), buffer_size=1 << 16))
+    name = next(n for n in archive.namelist() if n.endswith(".dist-info/RECORD"))
+    rows = [line.rsplit(",", 2) for line in archive.read(name).decode().splitlines() if line.strip()]
+    return tuple((path, digest) for path, digest, _ in rows)
+
+
+def overlaps(records: dict[str, tuple[tuple[str, str], ...]]) -> dict[str, list[str]]:
+    """Paths written by more than one distribution, with the distributions that write them."""
+    owners = collections.defaultdict(list)
+    for dist, rows in records.items():
+        for path, _ in rows:
+            owners[path].append(dist)
+    return {path: dists for path, dists in owners.items() if len(dists) > 1}
+
+
+def cuda_records(report: dict) -> dict[str, tuple[tuple[str, str], ...]]:
+    return {f"{item['metadata']['name']}=={item['metadata']['version']}": wheel_record(item["download_info"]["url"])
+            for item in report["install"] if CUDA_WHEEL.match(item["metadata"]["name"].lower())}
+
+
+def test_overlap_detection_on_made_up_records():
+    records = {"a-cu12==1": (("nvidia/cudnn/lib/libcudnn.so.9", "h1"), ("nvidia/cublas/lib/x.so", "h2")),
+               "a-cu13==2": (("nvidia/cudnn/lib/libcudnn.so.9", "h3"), ("nvidia/cu13/lib/x.so", "h4"))}
+    assert overlaps(records) == {"nvidia/cudnn/lib/libcudnn.so.9": ["a-cu12==1", "a-cu13==2"]}
+
+
+# --- every extra and every README install line resolves --------------------------------------------------
+
+def readme_extras() -> set[str]:
+    named = set()
+    for group in re.findall(r"(?:advlab|\.)\[([a-z0-9_,-]+)\]", README):
+        named.update(group.split(","))
+    return named
+
+
+# Extras that cannot be installed against constraints.txt today, and why; each has a strict xfail below, which
+# turns into a failure once it resolves (then take it out of here).
+KNOWN_CONFLICTS = {
+    "multigpu": "dask-cuda 26.10 (the newest) needs rapids-dask-dependency 26.10, which pins dask and distributed "
+                "2026.7.1; constraints.txt has 2026.8.0",
+}
+
+
+@pytest.mark.parametrize("extra", sorted(KNOWN_CONFLICTS))
+@pytest.mark.xfail(strict=True, reason="a known conflict with constraints.txt (KNOWN_CONFLICTS)")
+def test_known_conflicting_extra_still_conflicts(extra):
+    need(index_url())
+    dry_run(("-c", "constraints.txt", f".[{extra}]"))
+
+
+def test_every_extra_resolves_against_the_constraints():
+    extras = sorted(set(PROJECT["optional-dependencies"]) | readme_extras())
+    unknown = sorted(set(extras) - set(PROJECT["optional-dependencies"]))
+    assert not unknown, f"the README names extras pyproject.toml does not define: {unknown}"
+    need(index_url())
+    # The gpu extra goes into the TensorFlow GPU environment, with its own constraints (make setup-gpu); the others
+    # into one environment, resolved together first and one by one only to name the one that fails.
+    main = [extra for extra in extras if extra not in ("gpu", *KNOWN_CONFLICTS)]
+    failures = []
+    for group, constraints in [(main, ("-c", "constraints.txt")),
+                               (["gpu"], ("-c", "constraints.txt", "-c", "constraints-gpu.txt"))]:
+        try:
+            dry_run((*constraints, f".[{','.join(group)}]"))
+        except AssertionError:
+            for extra in group:
+                try:
+                    dry_run((*constraints, f".[{extra}]"))
+                except AssertionError as error:
+                    failures.append(f"{extra}: {str(error).splitlines()[0]} ... "
+                                    f"{[line for line in str(error).splitlines() if 'ERROR' in line or 'requires' in line][-3:]}")
+    assert not failures, "extras that cannot be installed:\n" + "\n".join(failures)
+
+
+def readme_install_lines() -> list[str]:
+    """Every ``pip install ...`` command of the README: in code blocks and in inline code."""
+    lines = []
+    for block in re.findall(r"```bash\n(.*?)```", README, re.S):
+        lines += [line.split("#")[0].strip() for line in block.splitlines() if line.strip().startswith("pip install")]
+    lines += [span.strip() for span in re.findall(r"`(pip install [^`]+)`", README)]
+    return list(dict.fromkeys(lines))
+
+
+def as_dry_run_args(line: str) -> tuple[str, ...]:
+    """The README's command as pip arguments; ``advlab[x] @ <repository>`` and ``advlab[x]`` resolve from this checkout."""
+    args = []
+    for token in shlex.split(line)[2:]:
+        match = re.fullmatch(r"advlab(\[[a-z0-9_,-]+\])?(?:\s*@\s*git\+(\S+))?", token)
+        if match:
+            assert match.group(2) in (None, REPOSITORY), f"the README installs from {match.group(2)}, pyproject says {REPOSITORY}"
+            token = "." + (match.group(1) or "")
+        args.append(token)
+    return tuple(args)
+
+
+@pytest.mark.parametrize("line", readme_install_lines())
+def test_readme_install_line_resolves(line):
+    args = as_dry_run_args(line)
+    for url in [TORCH_CPU_INDEX] if TORCH_CPU_INDEX in args else []:
+        need(url)
+    need(index_url())
+    dry_run(args)
+
+
+# --- the GPU install plan writes no file twice ---------------------------------------------------------
+
+MAIN_ENVIRONMENT = ("-c", "constraints.txt", ".[test,lab]")  # make setup
+
+
+def test_main_environment_writes_no_cuda_file_twice():
+    need(index_url())
+    report = dry_run(MAIN_ENVIRONMENT)
+    records = cuda_records(report)
+    assert not overlaps(records), sorted(overlaps(records))[:20]
+    assert "tensorflow" in installed(report) and not any(name.endswith("-cu12") for name in installed(report))
+
+
+def test_gpu_constraints_pin_what_tensorflow_resolves_to():
+    need(index_url())
+    pins = dict(line.split("==") for line in (ROOT / "constraints-gpu.txt").read_text().splitlines()
+                if line.strip() and not line.startswith("#"))
+    tensorflow = next(line for line in (ROOT / "constraints.txt").read_text().splitlines() if line.startswith("tensorflow=="))
+    report = dry_run((f"tensorflow[and-cuda]=={tensorflow.split('==')[1]}", "-c", "constraints-gpu.txt"))
+    cuda = {name: version for name, version in installed(report).items() if CUDA_WHEEL.match(name)}
+    assert cuda == pins
+    assert not overlaps(cuda_records(report))
+
+
+def test_tensorflow_gpu_environment_writes_no_cuda_file_twice():
+    """What ``make setup-gpu`` installs into .venv-tf, as one resolution."""
+    need(index_url())
+    need(TORCH_CPU_INDEX)
+    torch = [line.replace("==", "==", 1) + "+cpu" for line in (ROOT / "constraints.txt").read_text().splitlines()
+             if re.match(r"^torch(vision)?==", line)]
+    report = dry_run(("--extra-index-url", TORCH_CPU_INDEX, *torch, "-c", "constraints.txt", "-c", "constraints-gpu.txt", ".[gpu]"))
+    names = installed(report)
+    assert names["torch"].endswith("+cpu") and "nvidia-cudnn-cu12" in names
+    assert not any(name.endswith("-cu13") for name in names)
+    records = cuda_records(report)
+    assert not overlaps(records), sorted(overlaps(records))[:20]
+
+
+def test_both_cuda_stacks_in_one_environment_would_overwrite_cudnn_and_nccl():
+    """Why the TensorFlow GPU environment is separate: PyPI's torch (CUDA 13) and TensorFlow's and-cuda (CUDA 12)
+    write the same cuDNN and NCCL files with different contents."""
+    need(index_url())
+    pins = {line.split("==")[0]: line for line in (ROOT / "constraints.txt").read_text().splitlines()
+            if re.match(r"^(torch|tensorflow)==", line)}
+    report = dry_run((pins["torch"], pins["tensorflow"].replace("tensorflow", "tensorflow[and-cuda]"), "-c", "constraints-gpu.txt"))
+    records = cuda_records(report)
+    clashes = overlaps(records)
+    assert "nvidia/cudnn/lib/libcudnn.so.9" in clashes and "nvidia/nccl/lib/libnccl.so.2" in clashes
+    assert {path.split("/")[1] for path in clashes} <= {"cudnn", "nccl"}
