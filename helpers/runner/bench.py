@@ -5,16 +5,17 @@ Measures, in one run, on the same model, data and batch size:
 - PGD-40 images per second through ``helpers.attacks`` (``helpers.torch_pgd.TorchNativePGD``: ART's
   ``ProjectedGradientDescentPyTorch`` with a leaner loop for the plain L-infinity case),
 - ART's NumPy PGD (``ProjectedGradientDescentNumpy``: gradients come back to NumPy every step),
-- a bare PyTorch PGD loop (the floor: forward, backward, sign step, projection),
+- ``helpers.gradient_attacks.pgd`` on the model directly (the collection's one PGD loop, without ART's
+  estimator around it: the floor a wrapper is measured against),
 - PGD through torchattacks (when installed; it is not a dependency, see ``install_comparison``),
 - training images per second of ``helpers.training.fit``,
 - the same for the CIFAR-10 study's MobileNetV3-small (width 0.5, stride-1 stem, its training recipe):
   ``helpers.training.fit`` against a bare PyTorch loop doing the same work (crop/flip, channels-last,
-  Nesterov SGD under the one-cycle schedule), and PGD through ``helpers.attacks``, torchattacks and the
-  bare loop,
+  Nesterov SGD under the one-cycle schedule), and PGD through ``helpers.attacks``, ``helpers.gradient_attacks``
+  and torchattacks,
 - the same 4 quickstart smoke runs one after another and as a sweep on a 2-worker Dask LocalCluster,
 
-and prints the ratios (each PGD variant: best of ``--pgd-rounds`` interleaved rounds). Usage: ``python -m helpers.runner.bench [--images N] [--batch-size B] [--steps K]``.
+and prints the ratios (each PGD variant: the median of ``--pgd-rounds`` interleaved rounds with the min-max). Usage: ``python -m helpers.runner.bench [--images N] [--batch-size B] [--steps K]``.
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ import time
 import numpy as np
 import torch
 
-from helpers import attacks
+from helpers import attacks, gradient_attacks
 from helpers.data import load_mnist
 from helpers.device import pick_device, seed_everything
 from helpers.models import SmallCNN
@@ -76,21 +77,14 @@ def install_comparison(python: str = sys.executable, run=subprocess.run, find_sp
     return 0
 
 
-def bare_torch_pgd(model, x, y, *, eps, eps_step, steps, batch_size, device):
-    """Reference PGD (random start, sign steps, L-infinity projection) with nothing but PyTorch."""
-    out = []
-    for start in range(0, len(x), batch_size):
-        xb, yb = x[start:start + batch_size].to(device), y[start:start + batch_size].to(device)
-        adv = (xb + torch.empty_like(xb).uniform_(-eps, eps)).clamp(0, 1)
-        for _ in range(steps):
-            adv.requires_grad_(True)
-            loss = torch.nn.functional.cross_entropy(model(adv), yb)
-            (grad,) = torch.autograd.grad(loss, adv)
-            with torch.no_grad():
-                adv = adv + eps_step * grad.sign()
-                adv = torch.min(torch.max(adv, xb - eps), xb + eps).clamp(0, 1)
-        out.append(adv.detach().cpu())
-    return torch.cat(out)
+def direct_pgd(model, x, y, *, eps, eps_step, steps, batch_size, device):
+    """``helpers.gradient_attacks.pgd`` straight on the model (no ART estimator): the collection's one PGD loop,
+    and the floor any wrapper around it is measured against."""
+    gradient = gradient_attacks.input_gradient(model)
+    generator = torch.Generator().manual_seed(0)
+    return gradient_attacks.in_batches(
+        lambda xb, yb: gradient_attacks.pgd(gradient, xb, yb, eps=eps, steps=steps, step_size=eps_step, generator=generator),
+        x, y, batch_size=batch_size, device=device)
 
 
 def torchattacks_pgd(model, x, y, *, eps, eps_step, steps, batch_size, device):
@@ -121,27 +115,34 @@ def bare_torch_training(model, x, y, *, batch_size, lr, augment, scheduler, opti
     return len(x)
 
 
-def pgd_rows(model, classifier, x, y, *, eps, steps, batch_size, device, rounds: int = 3,
-             extra: tuple = ()) -> list[tuple[str, float | None, float | None]]:
-    """(method, images per second, adversarial accuracy) of PGD-``steps`` through helpers.attacks, torchattacks,
-    any ``extra`` (label, run) pairs, and a bare loop (last).
+HELPERS_ART = "helpers.attacks (ART estimator, helpers PGD)"
+HELPERS_DIRECT = "helpers.gradient_attacks.pgd on the model"
+TORCHATTACKS_LABEL = "torchattacks PGD"
 
-    The methods run interleaved for ``rounds`` rounds and each keeps its best round: one method's run is a few
-    seconds, and on a 2-core machine a single pass in a fixed order moved the ratios by 10% between runs.
+
+def pgd_rows(model, classifier, x, y, *, eps, steps, batch_size, device, rounds: int = 3,
+             extra: tuple = ()) -> list[dict]:
+    """Images per second of PGD-``steps`` through helpers.attacks (ART's estimator interface), through
+    ``helpers.gradient_attacks`` on the model directly, through torchattacks and any ``extra`` (label, run) pairs.
+
+    The methods run interleaved for ``rounds`` rounds: one method's run is a few seconds, and on a 2-core machine
+    a single pass in a fixed order moved the ratios by 10% between runs. Each row holds every round's images per
+    second (``rounds``), their median and spread, the adversarial accuracy, and the median over rounds of the
+    ratio to torchattacks in the same round (with its min-max), so a slow round of the machine moves both sides.
     """
     eps_step = 2.5 * eps / steps
     pgd = attacks.make_attack("pgd", classifier, eps=eps, max_iter=steps, eps_step=eps_step, batch_size=batch_size)
     x_np, y_np = x.numpy(), y.numpy()
-    bare_torch_pgd(model, x[:batch_size], y[:batch_size], eps=eps, eps_step=eps_step, steps=2, batch_size=batch_size, device=device)
+    direct_pgd(model, x[:batch_size], y[:batch_size], eps=eps, eps_step=eps_step, steps=2, batch_size=batch_size, device=device)
     methods = [
-        ("helpers.attacks (ART PGD class, torch loop)", lambda: attacks.generate(pgd, x_np, y_np, desc="helpers PGD")),
-        ("torchattacks PGD", lambda: torchattacks_pgd(model, x, y, eps=eps, eps_step=eps_step, steps=steps, batch_size=batch_size,
-                                                      device=device)),
+        (HELPERS_ART, lambda: attacks.generate(pgd, x_np, y_np, desc="helpers PGD")),
+        (HELPERS_DIRECT, lambda: direct_pgd(model, x, y, eps=eps, eps_step=eps_step, steps=steps, batch_size=batch_size,
+                                            device=device)),
+        (TORCHATTACKS_LABEL, lambda: torchattacks_pgd(model, x, y, eps=eps, eps_step=eps_step, steps=steps,
+                                                      batch_size=batch_size, device=device)),
         *extra,
-        ("bare PyTorch loop", lambda: bare_torch_pgd(model, x, y, eps=eps, eps_step=eps_step, steps=steps, batch_size=batch_size,
-                                                     device=device)),
     ]
-    best: dict[str, float] = {}
+    speeds: dict[str, list[float]] = {label: [] for label, _ in methods}
     accuracy: dict[str, float | None] = {}
     for _ in range(rounds):
         for label, run in methods:
@@ -149,25 +150,31 @@ def pgd_rows(model, classifier, x, y, *, eps, steps, batch_size, device, rounds:
             if adversarial is None:
                 accuracy[label] = None
                 continue
-            best[label] = max(best.get(label, 0.0), len(x) / seconds)
+            speeds[label].append(len(x) / seconds)
             accuracy[label] = float((classifier.predict(np.asarray(adversarial)).argmax(1) == y_np).mean())
-    return [(label + " (not installed)", None, None) if accuracy[label] is None else (label, best[label], accuracy[label])
-            for label, _ in methods]
+    reference = speeds[TORCHATTACKS_LABEL]
+    rows = []
+    for label, _ in methods:
+        row = {"method": label, "rounds": speeds[label], "accuracy": accuracy[label]}
+        if speeds[label]:
+            row.update(median=float(np.median(speeds[label])), low=min(speeds[label]), high=max(speeds[label]))
+            if reference:
+                ratios = [a / b for a, b in zip(speeds[label], reference)]
+                row.update(ratio=float(np.median(ratios)), ratio_low=min(ratios), ratio_high=max(ratios))
+        rows.append(row)
+    return rows
 
 
 def print_pgd_rows(rows, title: str) -> None:
-    bare = rows[-1][1]
-    helpers_ips = rows[0][1]
-    print(f"\n{title}")
-    print(f"{'method':<44} {'images/s':>9} {'vs bare':>8} {'adv. accuracy':>14}")
-    for label, ips, accuracy in rows:
-        if ips is None:
-            print(f"{label:<44} {'-':>9}")
+    print(f"\n{title} (median of {max(len(r['rounds']) for r in rows)} interleaved rounds, [min-max])")
+    print(f"{'method':<46} {'images/s':>22} {'/ torchattacks':>22} {'adv. accuracy':>14}")
+    for row in rows:
+        if not row["rounds"]:
+            print(f"{row['method'] + ' (not installed)':<46} {'-':>22}")
             continue
-        print(f"{label:<44} {ips:>9.1f} {ips / bare:>7.2f}x {100 * accuracy:>13.1f}%")
-    ta = rows[1][1]
-    if ta:
-        print(f"helpers.attacks / torchattacks: {helpers_ips / ta:.2f}x")
+        speed = f"{row['median']:.1f} [{row['low']:.1f}-{row['high']:.1f}]"
+        ratio = f"{row['ratio']:.2f}x [{row['ratio_low']:.2f}-{row['ratio_high']:.2f}]" if "ratio" in row else "-"
+        print(f"{row['method']:<46} {speed:>22} {ratio:>22} {100 * row['accuracy']:>13.1f}%")
 
 
 def cifar_mobilenet_bench(args, device) -> None:
@@ -254,7 +261,7 @@ def main(argv=None) -> int:
     parser.add_argument("--cifar-train-size", type=int, default=2048, help="CIFAR-10 images of each timed training epoch")
     parser.add_argument("--cifar-batch-size", type=int, default=256)
     parser.add_argument("--cifar-steps", type=int, default=10, help="PGD iterations on the MobileNetV3")
-    parser.add_argument("--pgd-rounds", type=int, default=3, help="interleaved rounds of the PGD comparison (best kept)")
+    parser.add_argument("--pgd-rounds", type=int, default=3, help="interleaved rounds of the PGD comparison (median and spread reported)")
     parser.add_argument("--sweep-runs", type=int, default=4, help="quickstart smoke runs in the sweep benchmark (0: skip it)")
     parser.add_argument("--install-comparison", action="store_true",
                         help=f"install {TORCHATTACKS} (without its stale pins) when it is missing, then run")
@@ -293,7 +300,7 @@ def main(argv=None) -> int:
     print_pgd_rows(rows, f"PGD-{args.steps}, eps={args.eps}, {args.images} MNIST test images, quickstart CNN, batch {args.batch_size}, "
                          f"device {device}, {torch.get_num_threads()} threads")
     print(f"\ntraining (helpers.training.fit, SmallCNN, batch {args.batch_size}): {train_ips:,.0f} images/s")
-    print(f"PGD-{args.steps} through helpers costs {train_ips / rows[0][1]:.0f}x a training step per image")
+    print(f"PGD-{args.steps} through helpers costs {train_ips / rows[0]['median']:.0f}x a training step per image")
     if args.cifar_images:
         cifar_mobilenet_bench(args, device)
     if args.sweep_runs:

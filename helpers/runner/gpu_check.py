@@ -164,8 +164,7 @@ def run_benchmarks(device_name: str = "cuda") -> list[dict[str, Any]]:
     model.eval()
     classifier = attacks.as_art_classifier(model, input_shape=(1, 28, 28), nb_classes=10, device=device)
     pgd = bench.pgd_rows(model, classifier, data.x_test, data.y_test, eps=0.3, steps=40, batch_size=128, device=device, rounds=2)
-    rows.append({"benchmark": "PGD-40, quickstart CNN", "images_per_second": pgd[0][1],
-                 "torchattacks": pgd[1][1], "bare": pgd[-1][1]})
+    rows.append(_pgd_row("PGD-40, quickstart CNN", pgd))
 
     from helpers.studies.cifar_robust_training import recipe
     from helpers.studies.cifar_robust_training.model import CifarMobileNetV3
@@ -181,13 +180,19 @@ def run_benchmarks(device_name: str = "cuda") -> list[dict[str, Any]]:
     net.eval()
     net_classifier = attacks.as_art_classifier(net, input_shape=(3, 32, 32), nb_classes=10, device=device)
     pgd = bench.pgd_rows(net, net_classifier, cifar.x_test, cifar.y_test, eps=8 / 255, steps=10, batch_size=256, device=device, rounds=2)
-    rows.append({"benchmark": "PGD-10, MobileNetV3-small", "images_per_second": pgd[0][1],
-                 "torchattacks": pgd[1][1], "bare": pgd[-1][1]})
+    rows.append(_pgd_row("PGD-10, MobileNetV3-small", pgd))
     for row in rows:
         cpu = CPU_REFERENCE.get(row["benchmark"])
         row["cpu_reference"] = cpu
         row["gpu_cpu_ratio"] = round(row["images_per_second"] / cpu, 1) if cpu and row["images_per_second"] else None
     return rows
+
+
+def _pgd_row(benchmark: str, pgd: list[dict]) -> dict[str, Any]:
+    """One benchmark row from ``bench.pgd_rows``: helpers through ART, torchattacks and the direct loop (medians)."""
+    by_method = {row["method"]: row.get("median") for row in pgd}
+    return {"benchmark": benchmark, "images_per_second": by_method.get(bench.HELPERS_ART),
+            "torchattacks": by_method.get(bench.TORCHATTACKS_LABEL), "bare": by_method.get(bench.HELPERS_DIRECT)}
 
 
 def _fmt(value: Any, digits: int = 1) -> str:
