@@ -1,4 +1,4 @@
-"""Histology tiles: the group mapping tables, the 24-tile Kather 2016 sample, other trees, errors."""
+"""Histology tiles: the group mapping tables, the offline Kather 2016 copy (all 5,000 tiles at 64 px), other trees, errors."""
 from __future__ import annotations
 
 import os
@@ -76,7 +76,7 @@ def test_user_mapping_overrides_and_extends_and_is_checked():
 
 @needs_histology
 def test_kather2016_sample_groups_and_stratified_split():
-    tiles = load_histology("kather2016", download=False)
+    tiles = load_histology("kather2016", download=False, max_per_class=3)  # 24 of the offline copy's 5,000 tiles
     assert isinstance(tiles, HistologyTiles) and tiles.classes == list(GROUPS)
     assert tiles.x_train.shape == (16, 3, 64, 64) and tiles.x_test.shape == (8, 3, 64, 64)
     assert tiles.x_train.dtype == torch.float32 and 0 <= tiles.x_train.min() and tiles.x_train.max() <= 1
@@ -91,21 +91,36 @@ def test_kather2016_sample_groups_and_stratified_split():
 
 @needs_histology
 def test_sample_split_is_seeded_and_options_apply():
-    a = load_histology(download=False, seed=1)
-    b = load_histology(download=False, seed=1)
-    c = load_histology(download=False, seed=2)
+    a = load_histology(download=False, seed=1, max_per_class=3)
+    b = load_histology(download=False, seed=1, max_per_class=3)
+    c = load_histology(download=False, seed=2, max_per_class=3)
     assert a.paths_test == b.paths_test and torch.equal(a.x_test, b.x_test)
     assert a.paths_test != c.paths_test
     small = load_histology(download=False, image_size=32, max_per_class=2, test_fraction=0.25)
     assert small.x_train.shape[1:] == (3, 32, 32)
     assert len(small.x_train) + len(small.x_test) == 16 and len(small.x_test) == 4
-    regrouped = load_histology(download=False, mapping={"03_COMPLEX": "cancer", "04_LYMPHO": "cancer"})
+    regrouped = load_histology(download=False, max_per_class=3, mapping={"03_COMPLEX": "cancer", "04_LYMPHO": "cancer"})
     assert Counter(regrouped.tissue_train + regrouped.tissue_test) == Counter({t: 3 for t in KATHER2016_GROUPS})
     assert torch.cat([regrouped.y_train, regrouped.y_test]).eq(GROUPS.index("cancer")).sum() == 9
     subset = a.subset(train_size=8, seed=0)
     assert len(subset.paths_train) == 8 and subset.paths_test == a.paths_test
     for label, tissue in zip(subset.y_train.tolist(), subset.tissue_train):
         assert GROUPS[label] == group_of(tissue)
+
+
+@needs_histology
+def test_offline_copy_holds_the_whole_kather2016_set_at_64_px(capsys):
+    root = Path(os.environ["ADVLAB_DATA"]) / "histology"
+    counts = {folder: len(list((root / folder).glob("*.png"))) for folder in KATHER2016_GROUPS}
+    assert counts == {folder: 625 for folder in KATHER2016_GROUPS}
+    with Image.open(next((root / "01_TUMOR").glob("*.png"))) as tile:
+        assert tile.size == (64, 64)
+    load_histology(download=False, max_per_class=1, image_size=64, test_fraction=0.5)
+    assert "upsamples" not in capsys.readouterr().out
+    upsampled = load_histology(download=False, max_per_class=1, image_size=96, test_fraction=0.5)
+    lines = [line for line in capsys.readouterr().out.splitlines() if "upsamples" in line]
+    assert len(lines) == 1 and "64 px" in lines[0] and "image_size=96" in lines[0]
+    assert upsampled.x_train.shape[1:] == (3, 96, 96)
 
 
 def _tile(path: Path, mode: str, size: int, value: int) -> None:

@@ -24,9 +24,13 @@ override an entry or to use a data set with other folder names.
 Where tiles come from (``load_histology(source=...)``): ``"kather2016"`` (default),
 ``"kather2019"`` (the 7,180-tile validation set CRC-VAL-HE-7K, 800 MB) or ``"kather2019-100k"``
 (NCT-CRC-HE-100K, 11.7 GB), each looked for under the data root, then in ``<data root>/histology``
-when that folder's class names belong to the same scheme (the offline copy holds a 24-tile
-Kather 2016 sample there), then downloaded from Zenodo with its md5 checked. Any other string or
-path is read as a class-per-folder tree.
+when that folder's class names belong to the same scheme, then downloaded from Zenodo with its md5
+checked. Any other string or path is read as a class-per-folder tree.
+
+The offline data root holds the whole Kather 2016 set there (all 5,000 tiles, 625 per class folder),
+downsized from 150 to 64 x 64 pixels (PNG): the histology study's default preset runs offline on it.
+A run with ``image_size`` above the tiles' own size upsamples them and prints one line saying so; for
+larger tiles, use a data root without that copy, where ``kather2016`` downloads the original 150 px archive.
 """
 from __future__ import annotations
 
@@ -284,6 +288,22 @@ class HistologyTiles(ImageSplit):
         return {name: tissues.count(name) for name in sorted(set(self.mapping) | set(tissues))}
 
 
+def _say_if_upsampled(paths: list[Path], image_size: int, tile_root: Path) -> None:
+    """Print one line when the tiles (the first of each class folder) are smaller than ``image_size``."""
+    from PIL import Image
+
+    sizes = []
+    for path in {p.parent: p for p in reversed(paths)}.values():
+        try:
+            with Image.open(path) as image:
+                sizes.append(min(image.size))
+        except Exception:  # an unreadable tile: read_images reports it, naming the file
+            continue
+    if sizes and min(sizes) < image_size:
+        print(f"The tiles at {tile_root} are {min(sizes)} px; image_size={image_size} upsamples them (the offline copy of "
+              f"Kather 2016 is at 64 px; for larger tiles download the original 150 px archive, {SOURCES['kather2016'].size_text}).")
+
+
 def load_histology(
     source: str | os.PathLike = "kather2016",
     *,
@@ -324,6 +344,7 @@ def load_histology(
 
     groups = np.asarray([GROUPS.index(table[t]) for t in tissues], dtype=np.int64)
     train, test = stratified_split(groups, test_fraction, seed=seed)
+    _say_if_upsampled(paths, image_size, tile_root)
     images = torch.from_numpy(read_images(paths, image_size)).permute(0, 3, 1, 2)
     x = images.to(torch.float32).div_(255.0)
     index = {"train": torch.from_numpy(train), "test": torch.from_numpy(test)}
