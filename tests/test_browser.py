@@ -95,9 +95,14 @@ def _visit(page_path: Path, screenshot: Path) -> dict:
             # Markup that came in with a foreign string (the preset's name) and was not escaped.
             seen["payload"] = page.evaluate("document.querySelectorAll('[onerror], img[src=\"x\"]').length")
             seen["text"] = page.locator("body").inner_text()
+            # Exercise answers: folded in <details>, so nothing but the summary shows until opened.
+            seen["answers"] = page.locator("details").count()
+            seen["visible_answers"] = sum(page.locator("details > :not(summary)").nth(i).is_visible()
+                                          for i in range(page.locator("details > :not(summary)").count()))
             # Formulas: MathML elements the browser laid out, and any LaTeX left as text in rendered Markdown.
             seen["math"] = page.evaluate(
-                "Array.from(document.querySelectorAll('math')).map(m => m.getBoundingClientRect().width > 0)")
+                "Array.from(document.querySelectorAll('math')).filter(m => !m.closest('details'))"
+                ".map(m => m.getBoundingClientRect().width > 0)")  # folded answers are not laid out until opened
             seen["raw_math"] = [t for t in page.locator(".jp-RenderedMarkdown, .jp-MarkdownOutput").all_inner_texts()
                                 if RAW_LATEX.search(t)]
             page.screenshot(path=str(screenshot), full_page=False)
@@ -133,6 +138,13 @@ def test_formulas_render_offline(smoke_reports, name, tmp_path):
     assert seen["math"], f"{name} shows no formula"
     assert all(seen["math"]), f"{name}: a formula was not laid out"
     assert not seen["raw_math"], f"{name} shows LaTeX as text: {seen['raw_math'][0][:200]!r}"
+
+
+@pytest.mark.parametrize("name", ["quickstart/quickstart.html", "quickstart/quickstart.reader.html"])
+def test_exercise_answers_stay_folded(smoke_reports, name, tmp_path):
+    seen = _visit(smoke_reports / name, tmp_path / "answers.png")
+    assert seen["answers"] >= 3, f"{name} shows {seen['answers']} exercise answers"
+    assert seen["visible_answers"] == 0, f"{name}: {seen['visible_answers']} answer blocks show before they are opened"
 
 
 def test_the_formula_check_catches_latex_left_as_text(tmp_path):

@@ -112,6 +112,28 @@ def math_to_placeholders(nb) -> list[str]:
     return formulas
 
 
+_DETAILS = re.compile(r"<details>\s*<summary>(.*?)</summary>(.*?)</details>", re.S)
+
+
+def fold_details(nb) -> None:
+    """Render the Markdown inside each ``<details>`` block of ``nb``'s Markdown cells to HTML, in place.
+
+    An exercise's answer is Markdown folded in ``<details>``: JupyterLab renders that, but the exporter's Markdown
+    renderer ends the HTML block at the first blank line, so the answer would show outside its fold. Rendered
+    here as one HTML block with no blank line, it stays inside.
+    """
+    from nbconvert.filters.markdown_mistune import markdown2html_mistune
+
+    def fold(match: re.Match) -> str:
+        body = markdown2html_mistune(match.group(2).strip())
+        body = re.sub(r"\n\s*\n", "\n", body).strip()
+        return f"<details><summary>{match.group(1).strip()}</summary>\n{body}\n</details>"
+
+    for cell in nb.cells:
+        if cell.cell_type == "markdown" and "<details>" in cell.source:
+            cell.source = _DETAILS.sub(fold, cell.source)
+
+
 def placeholders_to_mathml(body: str, formulas: list[str]) -> str:
     return _TOKEN_PATTERN.sub(lambda m: formulas[int(m.group(1))], body)
 
@@ -127,6 +149,7 @@ def export_reports(notebook: Path, target: Path, title: str, resources_dir: Path
     # The Colab setup cell installs nothing outside Colab; a report reader has no use for it.
     nb.cells = [cell for cell in nb.cells if not is_setup_cell(cell)]
     formulas = math_to_placeholders(nb)
+    fold_details(nb)
     resources = {"metadata": {"name": title, "path": str(resources_dir)}}
     reader = target.with_name(target.name.removesuffix(".html") + READER_SUFFIX)
     for path, hide_code in ((target, False), (reader, True)):
