@@ -3,7 +3,8 @@
 The TensorFlow versions of the defenses compute what the NumPy defenses compute (blur and PCA exactly
 differentiable, noise as a mask), the BPDA gradient of JPEG is the identity, PGD stays in its budget, and on
 a trained transfer model (MobileNet 0.75 on a few Imagewoof photos) attacking through each defense lowers
-accuracy at least as much as the plain attack made against the bare model.
+accuracy at least as much as the plain attack made against the bare model, and the readable FGSM and PGD of
+``keras_attacks`` agree with ART's.
 """
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from helpers.paths import data_root
 tf = import_tensorflow()
 
 from helpers import metrics  # noqa: E402
-from helpers.studies.flickr_transfer_attacks import adaptive, alterations, evaluation, study  # noqa: E402
+from helpers import attacks  # noqa: E402
+from helpers.studies.flickr_transfer_attacks import adaptive, alterations, evaluation, keras_attacks, study  # noqa: E402
 
 MOBILENET_FILE = data_root() / "weights" / "mobilenet_v1_0.75_224" / "mobilenet_7_5_224_tf.h5"
 needs_model_data = pytest.mark.skipif(not MOBILENET_FILE.is_file() or not (data_root() / "imagewoof5").is_dir(),
@@ -142,3 +144,45 @@ def test_the_study_runs_on_the_device_the_parameter_picks(trained_mobilenet):
             study.keras_device("cuda")
     else:
         assert study.keras_device("auto").name == "/GPU:0"
+
+
+@needs_model_data
+def test_readable_fgsm_and_pgd_agree_with_art_within_a_point(trained_mobilenet):
+    model, x, y, eps, _ = trained_mobilenet
+    classifier = evaluation.art_classifier(model, x, 5)
+    gradient = keras_attacks.input_gradient(model.model)
+    pairs = {
+        "fgsm": (attacks.make_attack("fgsm", classifier, eps=eps).generate(x, y=y),
+                 keras_attacks.fgsm(gradient, x, y, eps=eps)),
+        "pgd": (attacks.make_attack("pgd", classifier, eps=eps, max_iter=5, num_random_init=0).generate(x, y=y),
+                keras_attacks.pgd(gradient, x, y, eps=eps, steps=5, step_size=keras_attacks.default_step_size(eps, 5),
+                                  random_start=False)),
+    }
+    for name, (by_art, readable) in pairs.items():
+        art_accuracy = metrics.accuracy(model.predict(by_art), y)
+        readable_accuracy = metrics.accuracy(model.predict(readable), y)
+        assert abs(art_accuracy - readable_accuracy) <= 0.01, (name, art_accuracy, readable_accuracy)
+        if name == "fgsm":  # one step: the same pixels but for gradient entries too close to zero to have one sign
+            assert np.mean(np.isclose(by_art, readable, atol=1e-5)) > 0.99
+        assert art_accuracy < 1.0  # the attack does something on photos the model gets right
+
+
+@needs_model_data
+def test_early_stop_gives_the_same_attack_as_the_plain_loop(trained_mobilenet):
+    """A fooled image's gradient is zero, so it stays; not computing it again changes nothing."""
+    model, x, y, eps, _ = trained_mobilenet
+    defense = adaptive.Defense("blur", 3)
+    stopping = adaptive.defense_gradient(model.model, defense)
+    plain = keras_attacks.input_gradient(model.model, defense.apply_tf)
+    both = keras_attacks.loss_gradient(model.model, defense.apply_tf)
+
+    def zero_when_fooled(images, labels):
+        grad, logits = both(images, labels)
+        grad[np.argmax(logits, axis=1) != labels] = 0.0
+        return grad
+
+    options = dict(eps=eps, steps=4, step_size=keras_attacks.default_step_size(eps, 4))
+    fast = keras_attacks.pgd(stopping, x, y, rng=np.random.default_rng(0), **options)
+    slow = keras_attacks.pgd(zero_when_fooled, x, y, rng=np.random.default_rng(0), **options)
+    np.testing.assert_array_equal(fast, slow)
+    assert plain(x[:2], y[:2]).shape == x[:2].shape

@@ -1,4 +1,4 @@
-"""The study's alterations, the attacked-image export and the comparison with the study's findings."""
+"""The study's alterations, the attacked-image export and the class-balanced evaluation set."""
 from __future__ import annotations
 
 import csv
@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers.studies.flickr_transfer_attacks import alterations, export, reference, report, study
-from helpers.studies.flickr_transfer_attacks.evaluation import AttackSweep
+from helpers.studies.flickr_transfer_attacks import alterations, export, study
 from helpers.metrics import ssim
 
 
@@ -92,28 +91,6 @@ def test_export_writes_pngs_and_a_csv_of_what_they_are(photos, tmp_path):
         "clean_prediction_MobileNet": "Samoyed", "adversarial_prediction_MobileNet": "Samoyed"}
     saved = np.asarray(Image.open(tmp_path / written[1]["file"]))
     assert np.array_equal(saved, export.to_uint8(photos[1]))
-
-
-def _points(levels, agreement, accuracy, similarity):
-    return [{"level": lv, "agreement": a, "accuracy": c, "ssim": s} for lv, a, c, s in zip(levels, agreement, accuracy, similarity)]
-
-
-def test_comparison_with_the_study_is_written_from_the_numbers():
-    sweep = AttackSweep("MobileNet")
-    sweep.curves = {"fgsm": _points([0.01, 0.02], [0.6, 0.4], [0.5, 0.3], [0.97, 0.9]),
-                    "pgd": _points([0.01, 0.02], [0.3, 0.1], [0.2, 0.0], [0.98, 0.95])}
-    sweep.defense = [
-        {"attack": "clean", "epsilon": 0.0, "attacked_accuracy": 0.9, "jpeg_accuracy": 0.85, "blur_accuracy": 0.7},
-        {"attack": "fgsm", "epsilon": 0.01, "attacked_accuracy": 0.5, "jpeg_accuracy": 0.7, "blur_accuracy": 0.5},
-        {"attack": "pgd", "epsilon": 0.01, "attacked_accuracy": 0.2, "jpeg_accuracy": 0.6, "blur_accuracy": 0.22},
-    ]
-    curves = {"MobileNet": {"pca": _points([16, 4], [0.7, 0.3], [0.6, 0.2], [0.9, 0.6])}}
-    rows = report.compare_with_study({"MobileNet": sweep}, curves, {"jpeg": 50, "blur": 3}, {"MobileNet": 0.9}, {"MobileNet": "MobileNet"})
-    verdicts = {row[0]: row[3] for row in rows}
-    assert verdicts == {"pgd_vs_fgsm": "yes", "fgsm_ssim": "no", "attack_ssim": "yes", "blur": "yes", "jpeg": "yes",
-                        "pca": "yes", "resnet_vs_vgg": "not measured"}
-    assert all(row[1] == reference.STUDY_FINDINGS[row[0]] for row in rows)
-    assert "16 components SSIM 0.900, agreement 70.0%" in {r[0]: r[2] for r in rows}["pca"]
 
 
 def test_eval_set_is_class_balanced():

@@ -1,6 +1,6 @@
 """An attacker who knows the defense: PGD through each alteration used as a defense.
 
-Section 5 of the study asks whether JPEG compression or blur undo an attack crafted against the bare
+Section 5 of the notebook asks whether JPEG compression or blur undo an attack crafted against the bare
 model. An attacker who knows that the photos are JPEG-compressed, blurred, PCA-reconstructed or noised
 before the model sees them attacks the whole pipeline instead (Athalye, Carlini and Wagner 2018). Each
 defense gets the gradient it allows, written in TensorFlow so that ``tf.GradientTape`` goes through it:
@@ -17,12 +17,12 @@ defense gets the gradient it allows, written in TensorFlow so that ``tf.Gradient
   (expectation over transformation, EOT); one draw, ``x * (1 - mask) + values``, is differentiable in
   ``x`` (``alterations.noise_draw``).
 
-``pgd_through`` is PGD as ``helpers.attacks`` builds it with ART for the plain attack (L-infinity,
-true labels, a uniform random start in the ball, ``pgd_steps`` signed steps of ``2.5 * eps / steps``,
-projection and clipping to [0, 1]), with the defense inside the gradient. For the deterministic
-defenses an image stops moving once the defended model gets it wrong (its forward pass is the defense
-itself, so it stays wrong); the noise attack always takes every step. ``adaptive_sweep`` scores clean,
-plain-attacked and through-the-defense images on the real (NumPy) defense, with their SSIM.
+``pgd_through`` is ``keras_attacks.pgd``, the recipe of the plain attack (L-infinity, true labels, a uniform
+random start in the ball, ``pgd_steps`` signed steps of ``2.5 * eps / steps``, projection and clipping to
+[0, 1]), with the defense inside the gradient. For the deterministic defenses the gradient of an image the
+defended model already gets wrong is zero, so it stops moving (its forward pass is the defense itself, so it
+stays wrong); the noise attack always takes every step. ``adaptive_sweep`` scores clean, plain-attacked and
+through-the-defense images on the real (NumPy) defense, with their SSIM.
 """
 from __future__ import annotations
 
@@ -35,8 +35,10 @@ import numpy as np
 from helpers import metrics
 from helpers.frameworks import import_tensorflow
 from helpers.progress import progress_bar
+from . import keras_attacks
 from .alterations import ALTERATIONS, jpeg, noise_draw
 from .backbones import TransferModel
+from .keras_attacks import Gradient
 
 DEFENSES = ("jpeg", "blur", "pca", "noise")
 
@@ -161,24 +163,28 @@ def defenses_of(levels: Mapping[str, float], *, eot_samples: int = 1) -> list[De
 # PGD through a defense
 
 
-def loss_gradient(keras_model, defense: Defense):
-    """A compiled function ``(x, y, *draw) -> (gradient of the summed cross-entropy, logits)`` of the
-    model behind ``defense``."""
-    tf = import_tensorflow()
-    loss = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="sum")
-    # Any batch size (the batch shrinks as images are fooled) with one trace; noise adds its (mask, values).
-    images = tf.TensorSpec([None, *keras_model.input_shape[1:]], tf.float32)
-    signature = [images, tf.TensorSpec([None], tf.int64)] + ([images, images] if defense.stochastic else [])
+def eot_noise_gradient(through_one_draw: Gradient, percent: float, *, samples: int, rng: np.random.Generator) -> Gradient:
+    """``gradient(x, y)`` through the random pixel noise: the loss gradient through one draw of the noise,
+    averaged over ``samples`` fresh draws (the expectation over transformation, EOT).
 
-    @tf.function(input_signature=signature, autograph=False)  # no tensor-dependent Python control flow to convert
-    def gradient(x, y, *draw):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            logits = keras_model(defense.apply_tf(x, *draw), training=False)
-            value = loss(y, logits)
-        return tape.gradient(value, x), logits
+    ``through_one_draw(x, y, mask, values)`` is the gradient through the draw ``x * (1 - mask) + values``
+    (``defense_gradient`` of the noise defense); the draws come from ``rng``.
+    """
+    def gradient(x, y):
+        total = np.zeros(x.shape, np.float32)
+        for _ in range(samples):
+            mask, values = noise_draw(x.shape, percent, seed=rng)
+            total += through_one_draw(x, y, mask, values)
+        return total / samples
 
     return gradient
+
+
+def defense_gradient(keras_model, defense: Defense) -> Gradient:
+    """The attacker's loss gradient through ``defense`` then ``keras_model`` (compiled once; see
+    ``keras_attacks.input_gradient``). Deterministic defenses: zero for the images the defended model already
+    gets wrong, so that they stop moving. Noise: one draw ``(mask, values)`` is passed with the images."""
+    return keras_attacks.input_gradient(keras_model, defense.apply_tf, until_fooled=not defense.stochastic)
 
 
 def pgd_through(
@@ -192,50 +198,27 @@ def pgd_through(
     eps_step: float | None = None,
     seed: int = 0,
     batch_size: int = 32,
-    gradient=None,
+    gradient: Gradient | None = None,
 ) -> np.ndarray:
     """L-infinity PGD with true labels against ``defense`` followed by ``model``; returns the attacked images.
 
-    The recipe of the plain attack (``helpers.attacks``): a uniform random start in the eps-ball,
-    ``steps`` steps of ``eps_step`` (default ``2.5 * eps / steps``) along the sign of the gradient,
-    projected on the ball and on [0, 1]. Deterministic defenses: an image the defended model already gets
-    wrong keeps its current pixels (the forward pass is the defense itself). Noise: the gradient is the
-    mean over ``defense.eot_samples`` fresh draws each step, and every step is taken.
+    ``keras_attacks.pgd``, the recipe of the plain attack (``helpers.attacks``): a uniform random start in the
+    eps-ball, ``steps`` steps of ``eps_step`` (default ``2.5 * eps / steps``) along the sign of the gradient,
+    projected on the ball and on [0, 1]. The gradient goes through the defense (``defense_gradient``, or
+    ``gradient`` when given); for noise it is the mean over ``defense.eot_samples`` draws per step
+    (``eot_noise_gradient``), drawn from the seed's own stream, never the draw the images are scored with.
     """
-    tf = import_tensorflow()
-    x = np.asarray(x, dtype=np.float32)
-    y = np.asarray(y)
-    eps_step = 2.5 * eps / steps if eps_step is None else eps_step
-    gradient = gradient or loss_gradient(model.model, defense)
+    through = gradient or defense_gradient(model.model, defense)
     start = np.random.default_rng([seed, 1])  # the random start
-    draws = np.random.default_rng([seed, 2])  # the attacker's noise draws, never the one the images are scored with
-    adversarial = np.clip(x + start.uniform(-eps, eps, x.shape).astype(np.float32), 0.0, 1.0)
-    for first in range(0, len(x), batch_size):
-        chunk = slice(first, first + batch_size)
-        origin, labels = x[chunk], tf.constant(y[chunk].astype(np.int64))
-        current = adversarial[chunk]
-        active = np.arange(len(origin))
-        for _ in range(steps):
-            if not len(active):
-                break
-            images = tf.constant(current[active])
-            wanted = tf.gather(labels, active)
-            if defense.stochastic:
-                total = np.zeros(images.shape, np.float32)
-                for _ in range(defense.eot_samples):
-                    mask, values = noise_draw(tuple(images.shape), defense.level, seed=draws)
-                    grad, _ = gradient(images, wanted, tf.constant(mask), tf.constant(values))
-                    total += grad.numpy()
-                step_direction = np.sign(total)
-            else:
-                grad, logits = gradient(images, wanted)
-                fooled = np.argmax(logits.numpy(), axis=1) != y[chunk][active]
-                active, step_direction = active[~fooled], np.sign(grad.numpy()[~fooled])
-            moved = current[active] + eps_step * step_direction
-            moved = np.clip(moved, origin[active] - eps, origin[active] + eps)
-            current[active] = np.clip(moved, 0.0, 1.0)
-        adversarial[chunk] = current
-    return adversarial
+    if defense.stochastic:
+        draws = np.random.default_rng([seed, 2])  # the attacker's noise draws
+        through = eot_noise_gradient(through, defense.level, samples=defense.eot_samples, rng=draws)
+    step_size = keras_attacks.default_step_size(eps, steps) if eps_step is None else eps_step
+
+    def attack(images, labels):
+        return keras_attacks.pgd(through, images, labels, eps=eps, steps=steps, step_size=step_size, rng=start)
+
+    return keras_attacks.in_batches(attack, x, y, batch_size=batch_size)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -284,7 +267,7 @@ def adaptive_sweep(
     result = AdaptiveSweep(model.backbone, len(y), steps, list(defenses))
     result.undefended_clean = metrics.accuracy(model.predict(x), y)
     clean = {d.name: metrics.accuracy(model.predict(d.apply(x, seed=seed)), y) for d in defenses}
-    gradients = {d.name: loss_gradient(model.model, d) for d in defenses}
+    gradients = {d.name: defense_gradient(model.model, d) for d in defenses}
     with progress_bar(total=len(plain) * len(defenses), desc=f"PGD through the defenses on {model.backbone}", unit="attack") as bar:
         for eps, plain_images in plain.items():
             plain_images = np.asarray(plain_images, dtype=np.float32)

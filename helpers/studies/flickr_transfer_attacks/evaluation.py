@@ -28,14 +28,46 @@ ATTACK_NAMES = ("fgsm", "pgd")
 ATTACK_TITLES = {"fgsm": "FGSM", "pgd": "PGD"}
 
 
-def point(predictions: np.ndarray, original: np.ndarray, labels: np.ndarray, level, ssim_value: float) -> dict:
-    """One point of a curve: the level, both accuracies and the mean SSIM."""
+def point(predictions: np.ndarray, original: np.ndarray, labels: np.ndarray, level, ssim_values) -> dict:
+    """One point of a curve: the level, both accuracies, the mean SSIM of the images (``ssim_values``, one per
+    image) and the 95% interval of that mean (``ssim_low``, ``ssim_high``; the mean itself for one image)."""
+    values = np.atleast_1d(np.asarray(ssim_values, dtype=np.float64))
+    mean = float(values.mean())
+    low, high = (mean, mean) if values.size < 2 else metrics.mean_interval(values)[1:]
     return {
         "level": level,
         "agreement": metrics.accuracy(predictions, original),
         "accuracy": metrics.accuracy(predictions, labels),
-        "ssim": float(ssim_value),
+        "ssim": mean,
+        "ssim_low": float(low),
+        "ssim_high": float(high),
     }
+
+
+def structural_similarity(a: np.ndarray, b: np.ndarray, *, window: int = 7, data_range: float = 1.0) -> float:
+    """The mean SSIM of two H x W x C images (Wang et al. 2004), as scikit-image computes it by default.
+
+    Over every ``window`` x ``window`` patch of each channel: means, variances and covariance (sample
+    estimates), combined into luminance-contrast-structure similarity; the map is averaged away from the
+    border. ``helpers.metrics.ssim`` (scikit-image) is what the study's numbers use; this is the same formula
+    written out.
+    """
+    from scipy.ndimage import uniform_filter
+
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    n = window * window
+
+    def mean(z):  # the mean over each window, channel by channel
+        return uniform_filter(z, size=(window, window, 1))
+
+    mu_a, mu_b = mean(a), mean(b)
+    var_a = (mean(a * a) - mu_a ** 2) * n / (n - 1)
+    var_b = (mean(b * b) - mu_b ** 2) * n / (n - 1)
+    cov = (mean(a * b) - mu_a * mu_b) * n / (n - 1)
+    s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) * (var_a + var_b + c2))
+    border = (window - 1) // 2
+    return float(s[border:-border, border:-border].mean())
 
 
 @dataclass
@@ -75,7 +107,7 @@ def alteration_sweep(
                 result.curves[backbone][name] = []
             for level in levels:
                 altered = alteration(x, level, seed=seed)
-                similarity = float(metrics.ssim(x, altered, data_range=1.0).mean())
+                similarity = metrics.ssim(x, altered, data_range=1.0)
                 for backbone, model in models.items():
                     predicted = model.predict(altered)
                     result.curves[backbone][name].append(point(predicted, original[backbone], y, level, similarity))
@@ -93,7 +125,8 @@ class AttackSweep:
 
     ``curves[attack]``: points along the epsilons; ``defense``: rows of attacked versus recovered
     accuracy (epsilon 0 is the clean images); ``adversarial[attack][eps]``: the attacked images at the
-    epsilons kept for the grid and the export, with ``predictions`` of this backbone on them.
+    epsilons kept for the grid and the export, with ``predictions`` of this backbone on them;
+    ``ssim[attack][eps]``: every image's SSIM to its original (the findings compare FGSM and PGD image by image).
     """
 
     backbone: str
@@ -101,6 +134,7 @@ class AttackSweep:
     defense: list[dict] = field(default_factory=list)
     adversarial: dict[str, dict[float, np.ndarray]] = field(default_factory=dict)
     predictions: dict[str, dict[float, np.ndarray]] = field(default_factory=dict)
+    ssim: dict[str, dict[float, np.ndarray]] = field(default_factory=dict)  # attack -> eps -> SSIM of each image
     seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -146,15 +180,16 @@ def attack_sweep(
                            **_defense_entries(model, x, original, y, defenses)})
     for name in attack_names:
         started = time.perf_counter()
-        result.curves[name], result.adversarial[name], result.predictions[name] = [], {}, {}
+        result.curves[name], result.adversarial[name], result.predictions[name], result.ssim[name] = [], {}, {}, {}
         for eps in epsilons:
             options = {"max_iter": pgd_steps} if name == "pgd" else {}
             attack = attacks.make_attack(name, classifier, eps=eps, batch_size=batch_size, **options)
             title = f"{ATTACK_TITLES[name]} eps={eps:g} on {model.backbone}"
             adversarial = attacks.generate(attack, x, y, desc=title)
             predicted = model.predict(adversarial)
-            similarity = float(metrics.ssim(x, adversarial, data_range=1.0).mean())
+            similarity = metrics.ssim(x, adversarial, data_range=1.0)
             row = point(predicted, original, y, eps, similarity)
+            result.ssim[name][eps] = similarity
             result.curves[name].append(row)
             result.defense.append({"attack": name, "epsilon": eps, "attacked_accuracy": row["accuracy"],
                                    "attacked_agreement": row["agreement"],

@@ -1,21 +1,28 @@
-"""What the study's results say: tables, prose written from the measured numbers, the comparison with the
-study's findings (reference text) and the headline."""
+"""What the study's results say: tables, prose written from the measured numbers, the study's findings
+judged on this run's numbers (``findings``) and the headline."""
 from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from helpers.findings import DOES_NOT_HOLD, HOLDS, NOT_SHOWN, Finding, Outcome, all_of, at_least, exceeds, percent
+from helpers.formatting import format_percent
 from helpers.headline import Metric, metric
+from helpers.metrics import Interval, mean_interval, wilson_interval
 from helpers.tables import show_table
 
 from .alterations import ALTERATIONS
 from .evaluation import ATTACK_NAMES, AlterationSweep
-from .reference import HELPS, HIGH_SSIM, REFERENCE, STUDY_FINDINGS
-from .study import GRIDS, Adaptive, Attacked, EvalSet, Exported, Photos, Trained
+from .reference import FINDINGS, HELPS, HIGH_SSIM, PCA_COSTS, REFERENCE
+from .study import GRIDS, Adaptive, ArtAgreement, Attacked, EvalSet, Exported, Photos, Trained
 
 
-COMPARISON_COLUMNS = ["finding", "study (reference text, not measured here)", "measured in this run", "consistent?"]
+def _show_markdown(text: str) -> None:
+    """Prose written from the measured numbers, displayed as Markdown (one paragraph per line of ``text``)."""
+    from IPython.display import Markdown, display
+
+    display(Markdown("\n\n".join(line for line in text.splitlines() if line.strip())))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -45,7 +52,7 @@ def show_training(trained: Trained) -> None:
           trained.models[p.run].history[-1]["accuracy"], trained.test_accuracy[p.run]] for p in trained.plans],
         ["backbone run", "requested", "ImageNet weights from", "head", "train accuracy (last epoch)", "test accuracy"],
     )
-    print(device_summary(trained))
+    _show_markdown(device_summary(trained))
 
 
 def device_summary(trained: Trained) -> str:
@@ -58,16 +65,16 @@ def device_summary(trained: Trained) -> str:
 
 
 def show_eval_set(target: EvalSet, trained: Trained) -> None:
-    print(f"{len(target.y)} test photos; accuracy on them: "
-          + ", ".join(f"{trained.titles[n]} {100 * a:.1f}%" for n, a in target.accuracy.items()))
+    _show_markdown(f"{len(target.y)} test photos; accuracy on them: "
+                   + ", ".join(f"{trained.titles[n]} {format_percent(a)}" for n, a in target.accuracy.items()) + ".")
 
 
 def show_alterations(altered: AlterationSweep, trained: Trained) -> None:
-    print(alteration_summary(altered.curves, trained.titles))
+    _show_markdown(alteration_summary(altered.curves, trained.titles))
 
 
 def show_attacks(attacked: Attacked, trained: Trained) -> None:
-    print(attack_summary(attacked.sweeps, trained.titles, attacked.clean_accuracy))
+    _show_markdown(attack_summary(attacked.sweeps, trained.titles, attacked.clean_accuracy))
 
 
 def show_defense(attacked: Attacked, trained: Trained) -> None:
@@ -79,7 +86,7 @@ def show_defense(attacked: Attacked, trained: Trained) -> None:
                          r["attacked_accuracy"], r["jpeg_accuracy"], r["blur_accuracy"], r["attacked_agreement"], r["jpeg_agreement"]])
     show_table(rows, ["backbone", "attack", "epsilon", "true-label acc.", f"+ JPEG q={attacked.defenses['jpeg']}",
                       f"+ blur k={attacked.defenses['blur']}", "agreement", "agreement + JPEG"])
-    print(defense_summary(attacked.sweeps, attacked.defenses, trained.titles))
+    _show_markdown(defense_summary(attacked.sweeps, attacked.defenses, trained.titles))
 
 
 ADAPTIVE_COLUMNS = ["backbone", "defense", "gradient through it", "epsilon", "clean + defense", "plain PGD, no defense",
@@ -100,10 +107,11 @@ def adaptive_rows(adaptive: Adaptive, trained: Trained) -> list[list]:
 
 def show_adaptive(adaptive: Adaptive, trained: Trained) -> None:
     """The table of section 6 and the sentences written from it."""
-    print(f"{adaptive.images} evaluation photos, PGD-{adaptive.steps} (true labels), the same photos and budgets for every "
-          f"defense; noise drawn with the run's seed when scored, the attacker averages {adaptive.eot_samples} other draws per step.")
+    _show_markdown(f"{adaptive.images} evaluation photos, PGD-{adaptive.steps} (true labels), the same photos and budgets for "
+                   f"every defense; noise drawn with the run's seed when scored, the attacker averages {adaptive.eot_samples} "
+                   "other draws per step.")
     show_table(adaptive_rows(adaptive, trained), ADAPTIVE_COLUMNS)
-    print(adaptive_summary(adaptive, trained.titles))
+    _show_markdown(adaptive_summary(adaptive, trained.titles))
 
 
 HALF_STEP = 0.5 / 255  # budgets below half an 8-bit step vanish when pixels are rounded to 8 bits (JPEG does)
@@ -126,9 +134,9 @@ def adaptive_summary(adaptive: Adaptive, titles: Mapping[str, str]) -> str:
                 versus = (f"Averaged over the budgets, the attack through the defense leaves {100 * abs(mean_gap):.1f} points "
                           f"{'less' if mean_gap >= 0 else 'more'} accuracy than the plain attack.")
             lines.append(
-                f"{titles[backbone]}, {defense.label}: {_pct(last['clean_accuracy'])} on clean photos; at eps={last['epsilon']:g} "
-                f"plain PGD leaves {_pct(last['undefended_accuracy'])} without the defense and {_pct(last['plain_accuracy'])} with it, "
-                f"PGD through it {_pct(last['through_accuracy'])} (SSIM {last['plain_ssim']:.3f} plain, {last['through_ssim']:.3f} "
+                f"{titles[backbone]}, {defense.label}: {format_percent(last['clean_accuracy'])} on clean photos; at eps={last['epsilon']:g} "
+                f"plain PGD leaves {format_percent(last['undefended_accuracy'])} without the defense and {format_percent(last['plain_accuracy'])} with it, "
+                f"PGD through it {format_percent(last['through_accuracy'])} (SSIM {last['plain_ssim']:.3f} plain, {last['through_ssim']:.3f} "
                 f"through). {versus}"
             )
             helping = [r["epsilon"] for r in curve if r["through_accuracy"] - r["undefended_accuracy"] >= HELPS]
@@ -163,28 +171,38 @@ def fooled_on_files(exported: Exported, trained: Trained) -> dict[str, float]:
 def show_export(exported: Exported, trained: Trained) -> None:
     """How many files were written, how often the attacked backbone is wrong on them, and the first rows of the CSV."""
     fooled = fooled_on_files(exported, trained)
-    print(f"{len(exported.rows)} PNG files and {exported.csv_path.name} in {exported.folder.name}/ beside this report; "
-          "on the saved files the attacked backbone is wrong on "
-          + ", ".join(f"{100 * v:.1f}% ({trained.titles[n]})" for n, v in fooled.items()))
+    _show_markdown(f"{len(exported.rows)} PNG files and `{exported.csv_path.name}` in `{exported.folder.name}/` beside this "
+                   "report; on the saved files the attacked backbone is wrong on "
+                   + ", ".join(f"{format_percent(v)} ({trained.titles[n]})" for n, v in fooled.items()) + ".")
     show_table([[r["file"], r["source"], r["label"]] + [r[f"adversarial_prediction_{n}"] for n in trained.models] for r in exported.rows[:4]],
                ["file", "source", "label"] + [f"prediction {n} on the file" for n in trained.models])
 
 
-def comparison(altered: AlterationSweep, attacked: Attacked, trained: Trained) -> list[list[str]]:
-    """The comparison table's rows for this run (see ``compare_with_study``)."""
-    return compare_with_study(attacked.sweeps, altered.curves, attacked.defenses, attacked.clean_accuracy, trained.titles)
+def show_art_agreement(agreement: ArtAgreement, titles: Mapping[str, str]) -> None:
+    """The readable FGSM and PGD beside ART's on the same photos, and the readable SSIM beside scikit-image's."""
+    show_table([[r["attack"].upper(), r["art_accuracy"], r["readable_accuracy"], r["same_prediction"],
+                 f"{r['largest_pixel_difference']:.2g}"] for r in agreement.rows],
+               ["attack", "ART: true-label accuracy", "keras_attacks: true-label accuracy",
+                "same prediction on both", "largest pixel difference"])
+    _show_markdown(art_agreement_summary(agreement, titles))
 
 
-def show_comparison(altered: AlterationSweep, attacked: Attacked, trained: Trained) -> None:
-    show_table(comparison(altered, attacked, trained), COMPARISON_COLUMNS)
+def art_agreement_summary(agreement: ArtAgreement, titles: Mapping[str, str]) -> str:
+    """What the side-by-side shows, in words, from its numbers."""
+    same = all(r["same_prediction"] == 1.0 for r in agreement.rows)
+    largest = max(r["largest_pixel_difference"] for r in agreement.rows)
+    verdict = ("the two give the same prediction on every photo" if same else
+               "the two disagree on " + ", ".join(f"{format_percent(1 - r['same_prediction'])} of the photos ({r['attack'].upper()})"
+                                                  for r in agreement.rows if r["same_prediction"] < 1.0))
+    return (f"On {agreement.images} evaluation photos, {titles[agreement.backbone]}, eps={agreement.eps:g}, PGD-{agreement.steps} "
+            f"from the clean photo (no random start, so both are deterministic): {verdict}. The attacked pixels differ by "
+            f"at most {largest:.2g}: where a gradient entry is so close to zero that the two computations round it to "
+            "different signs, that pixel steps the other way, and in PGD the next gradients then differ a little too. "
+            f"The readable SSIM differs from scikit-image's by at most {agreement.ssim_difference:.1e}.")
 
 
 # --------------------------------------------------------------------------------------------------
 # Sentences written from the measured numbers
-
-
-def _pct(value: float) -> str:
-    return f"{100 * value:.1f}%"
 
 
 def _strongest(name: str, points: Sequence[dict]) -> dict:
@@ -204,7 +222,7 @@ def alteration_summary(curves: Mapping[str, Mapping[str, Sequence[dict]]], title
         parts = []
         for backbone, points in per_backbone.items():
             p = next(q for q in points if q["level"] == strongest["level"])
-            parts.append(f"{titles[backbone]} agreement {_pct(p['agreement'])}, true-label accuracy {_pct(p['accuracy'])}")
+            parts.append(f"{titles[backbone]} agreement {format_percent(p['agreement'])}, true-label accuracy {format_percent(p['accuracy'])}")
         lines.append(f"{ALTERATIONS[name].label(strongest['level'])} (SSIM {strongest['ssim']:.3f}): " + "; ".join(parts) + ".")
     return "\n".join(lines)
 
@@ -216,8 +234,8 @@ def attack_summary(sweeps: Mapping, titles: Mapping[str, str], clean: Mapping[st
         for attack, points in sweep.curves.items():
             low, high = points[0], points[-1]
             lines.append(
-                f"{titles[backbone]}, {attack.upper()}: true-label accuracy {_pct(clean[backbone])} clean -> {_pct(low['accuracy'])} "
-                f"at eps={low['level']:g} and {_pct(high['accuracy'])} at eps={high['level']:g} (agreement {_pct(high['agreement'])}, "
+                f"{titles[backbone]}, {attack.upper()}: true-label accuracy {format_percent(clean[backbone])} clean -> {format_percent(low['accuracy'])} "
+                f"at eps={low['level']:g} and {format_percent(high['accuracy'])} at eps={high['level']:g} (agreement {format_percent(high['agreement'])}, "
                 f"SSIM {high['ssim']:.3f})."
             )
     return "\n".join(lines)
@@ -233,78 +251,208 @@ def defense_summary(sweeps: Mapping, defenses: Mapping[str, int], titles: Mappin
         parts = []
         for name, level in defenses.items():
             recovered = float(np.mean([r[f"{name}_accuracy"] for r in attacked]))
-            parts.append(f"{ALTERATIONS[name].label(level)} {_pct(recovered)} ({100 * (recovered - base):+.1f} points; "
-                         f"on clean photos {_pct(clean[f'{name}_accuracy'])} vs {_pct(clean['attacked_accuracy'])})")
-        lines.append(f"{titles[backbone]}: attacked images average {_pct(base)} true-label accuracy over all attacks and budgets; "
+            parts.append(f"{ALTERATIONS[name].label(level)} {format_percent(recovered)} ({100 * (recovered - base):+.1f} points; "
+                         f"on clean photos {format_percent(clean[f'{name}_accuracy'])} vs {format_percent(clean['attacked_accuracy'])})")
+        lines.append(f"{titles[backbone]}: attacked images average {format_percent(base)} true-label accuracy over all attacks and budgets; "
                      "recovered: " + ", ".join(parts) + ".")
     return "\n".join(lines)
 
 
-def compare_with_study(
-    sweeps: Mapping,
-    alteration_curves: Mapping[str, Mapping[str, Sequence[dict]]],
-    defenses: Mapping[str, int],
-    clean_accuracy: Mapping[str, float],
-    titles: Mapping[str, str],
-) -> list[list[str]]:
-    """Rows (finding, study says, measured here, consistent?): the study's text beside this run's numbers."""
-    rows = []
+# --------------------------------------------------------------------------------------------------
+# Findings: the study's claims and ours, judged on this run's numbers with 95% intervals
 
-    def add(key: str, measured: str, verdict: bool | None) -> None:
-        rows.append([key, STUDY_FINDINGS[key], measured, "not measured" if verdict is None else ("yes" if verdict else "no")])
+_FINDINGS = {f.key: f for f in FINDINGS}
 
-    def mean(points, field_name):
-        return float(np.mean([p[field_name] for p in points]))
 
-    both = {b: s for b, s in sweeps.items() if {"fgsm", "pgd"} <= set(s.curves)}
-    if both:
-        text, ok = [], []
-        for b, s in both.items():
-            f, p = mean(s.curves["fgsm"], "agreement"), mean(s.curves["pgd"], "agreement")
-            text.append(f"{titles[b]}: mean agreement PGD {_pct(p)} vs FGSM {_pct(f)}")
-            ok.append(p <= f)
-        add("pgd_vs_fgsm", "; ".join(text), all(ok))
-        text, ok = [], []
-        for b, s in both.items():
-            f, p = mean(s.curves["fgsm"], "ssim"), mean(s.curves["pgd"], "ssim")
-            text.append(f"{titles[b]}: mean SSIM FGSM {f:.3f} vs PGD {p:.3f}")
-            ok.append(f >= p)
-        add("fgsm_ssim", "; ".join(text), all(ok))
-    lowest = min((p["ssim"], p["level"], a, b) for b, s in sweeps.items() for a, pts in s.curves.items() for p in pts)
-    add("attack_ssim", f"lowest mean SSIM {lowest[0]:.3f} ({lowest[2].upper()} eps={lowest[1]:g} on {titles[lowest[3]]}); "
-        f"'high' taken as >= {HIGH_SSIM}", lowest[0] >= HIGH_SSIM)
+def _accuracy(fraction: float, n: int) -> Interval:
+    """A true-label accuracy measured on ``n`` photos, with its 95% Wilson interval."""
+    return wilson_interval(int(round(fraction * n)), n)
 
-    gains = {}
-    for name in defenses:
-        gains[name] = float(np.mean([r[f"{name}_accuracy"] - r["attacked_accuracy"]
-                                     for s in sweeps.values() for r in s.defense if r["attack"] != "clean"]))
-    if "blur" in gains:
-        add("blur", f"blur k={defenses['blur']} recovers {100 * gains['blur']:+.1f} points of true-label accuracy on average "
-            f"('helps' taken as >= {100 * HELPS:.0f})", gains["blur"] < HELPS)
-    if "jpeg" in gains and "blur" in gains:
-        add("jpeg", f"JPEG q={defenses['jpeg']} recovers {100 * gains['jpeg']:+.1f} points vs blur {100 * gains['blur']:+.1f}",
-            gains["jpeg"] > gains["blur"])
 
-    first = next(iter(alteration_curves))
-    pca = alteration_curves[first].get("pca", [])
-    similar = [p for p in pca if p["ssim"] >= HIGH_SSIM]
-    if pca:
-        if similar:
-            worst = min(similar, key=lambda p: p["agreement"])
-            add("pca", f"{titles[first]}: with {worst['level']} components SSIM {worst['ssim']:.3f}, agreement {_pct(worst['agreement'])} "
-                f"(true-label accuracy {_pct(worst['accuracy'])})", worst["agreement"] <= 0.8)
-        else:
-            add("pca", f"no PCA level kept SSIM >= {HIGH_SSIM} (highest {max(p['ssim'] for p in pca):.3f})", False)
+def _ssim(point: Mapping) -> Interval:
+    """A curve point's mean SSIM with the 95% interval of the mean over its images."""
+    return Interval(point["ssim"], point.get("ssim_low", point["ssim"]), point.get("ssim_high", point["ssim"]))
 
-    if {"VGG16", "ResNet50"} <= set(sweeps):
-        def score(b):
-            return clean_accuracy[b] + float(np.mean([p["accuracy"] for pts in sweeps[b].curves.values() for p in pts]))
-        add("resnet_vs_vgg", f"clean accuracy ResNet50 {_pct(clean_accuracy['ResNet50'])} vs VGG16 {_pct(clean_accuracy['VGG16'])}; "
-            f"mean accuracy under attack {_pct(score('ResNet50') - clean_accuracy['ResNet50'])} vs {_pct(score('VGG16') - clean_accuracy['VGG16'])}",
-            score("ResNet50") >= score("VGG16"))
-    else:
-        add("resnet_vs_vgg", f"only {', '.join(titles[b] for b in sweeps)} ran here", None)
-    return rows
+
+def _any_of(*statuses: str) -> str:
+    """One part holds -> holds; every part fails -> does not hold; otherwise (or no part at all) not shown."""
+    if any(s == HOLDS for s in statuses):
+        return HOLDS
+    if statuses and all(s == DOES_NOT_HOLD for s in statuses):
+        return DOES_NOT_HOLD
+    return NOT_SHOWN
+
+
+def _negated(status: str) -> str:
+    """The verdict on "not X" from the verdict on X (not shown stays not shown)."""
+    return {HOLDS: DOES_NOT_HOLD, DOES_NOT_HOLD: HOLDS}.get(status, NOT_SHOWN)
+
+
+def _judge(finding: Finding, parts: Sequence[tuple[str, str]], combine=all_of, *, evidence: str = "",
+           contrary: str = "") -> Outcome:
+    """``finding``'s verdict from its parts (status, what it rests on): ``combine`` of the statuses; where it does
+    not hold, what the run measured instead is ``contrary`` (what the failing parts show) and those parts."""
+    status = combine(*(s for s, _ in parts)) if parts else NOT_SHOWN
+    measured = ""
+    if status == DOES_NOT_HOLD:
+        measured = contrary + "; ".join(text for s, text in parts if s == DOES_NOT_HOLD)
+    return finding.judge(status, evidence or "; ".join(text for _, text in parts), measured=measured)
+
+
+def _defense_rows(attacked: Attacked) -> list[tuple[str, dict]]:
+    """Section 5's rows of both attacks at the export budget, with their backbone."""
+    return [(name, r) for name, sweep in attacked.sweeps.items() for r in sweep.defense
+            if r["attack"] != "clean" and np.isclose(r["epsilon"], attacked.export_eps)]
+
+
+def judge_attacks_lower_accuracy(attacked: Attacked, titles: Mapping[str, str], n: int) -> Outcome:
+    """Each attack at its largest budget against each backbone's accuracy on the clean photos."""
+    parts = []
+    for name, sweep in attacked.sweeps.items():
+        clean = _accuracy(attacked.clean_accuracy[name], n)
+        for attack, points in sweep.curves.items():
+            last = _at_largest(points)
+            hit = _accuracy(last["accuracy"], n)
+            parts.append((exceeds(clean, hit), f"{titles[name]}, {attack.upper()} eps={last['level']:g}: {percent(hit)} "
+                                               f"(clean {percent(clean)})"))
+    return _judge(_FINDINGS["attacks_lower_accuracy"], parts, contrary="not lowered: ")
+
+
+def judge_pgd_fools_more(attacked: Attacked, titles: Mapping[str, str], n: int) -> Outcome:
+    """Per backbone: PGD's accuracy below FGSM's at some budget and above it at none (each with its interval)."""
+    parts = []
+    for name, sweep in attacked.sweeps.items():
+        if not {"fgsm", "pgd"} <= set(sweep.curves):
+            continue
+        below, above, text = [], [], []
+        for f, p in zip(sweep.curves["fgsm"], sweep.curves["pgd"]):
+            fgsm, pgd = _accuracy(f["accuracy"], n), _accuracy(p["accuracy"], n)
+            below.append(exceeds(fgsm, pgd))
+            above.append(exceeds(pgd, fgsm))
+            text.append(f"eps={p['level']:g} PGD {percent(pgd)} vs FGSM {percent(fgsm)}")
+        status = DOES_NOT_HOLD if HOLDS in above else (HOLDS if HOLDS in below else NOT_SHOWN)
+        parts.append((status, f"{titles[name]}: " + ", ".join(text)))
+    return _judge(_FINDINGS["pgd_fools_more_than_fgsm"], parts, contrary="FGSM left less accuracy than PGD at some budget: ")
+
+
+def judge_fgsm_more_similar(attacked: Attacked, titles: Mapping[str, str]) -> Outcome:
+    """Per backbone and budget: the mean over photos of (FGSM's SSIM - PGD's SSIM), with its interval, above 0."""
+    parts = []
+    for name, sweep in attacked.sweeps.items():
+        if not {"fgsm", "pgd"} <= set(sweep.ssim):
+            continue
+        for eps in sorted(sweep.ssim["fgsm"]):
+            gap = mean_interval(np.asarray(sweep.ssim["fgsm"][eps]) - np.asarray(sweep.ssim["pgd"][eps]))
+            parts.append((exceeds(gap, 0.0), f"{titles[name]}, eps={eps:g}: FGSM minus PGD SSIM {gap.estimate:+.2g} "
+                                             f"({gap.low:+.2g} to {gap.high:+.2g})"))
+    return _judge(_FINDINGS["fgsm_images_more_similar"], parts, contrary="PGD's images had the higher SSIM: ")
+
+
+def judge_ssim_high(attacked: Attacked, titles: Mapping[str, str]) -> Outcome:
+    """Every attack, budget and backbone: the mean SSIM's interval at or above ``HIGH_SSIM``."""
+    points = [(p, f"{titles[name]}, {attack.upper()} eps={p['level']:g}: SSIM {p['ssim']:.3f} "
+                  f"({p.get('ssim_low', p['ssim']):.3f}-{p.get('ssim_high', p['ssim']):.3f})")
+              for name, sweep in attacked.sweeps.items() for attack, curve in sweep.curves.items() for p in curve]
+    parts = [(at_least(_ssim(p), HIGH_SSIM), text) for p, text in points]
+    lowest = min(points, key=lambda point: point[0]["ssim"], default=None)
+    return _judge(_FINDINGS["attacks_keep_ssim_high"], parts, evidence=f"lowest mean: {lowest[1]}" if lowest else "",
+                  contrary=f"SSIM below {HIGH_SSIM:g}: ")
+
+
+def judge_pca(altered: AlterationSweep, attacked: Attacked, titles: Mapping[str, str], n: int) -> Outcome:
+    """Per backbone: some PCA level keeps SSIM >= ``HIGH_SSIM`` and loses more than ``PCA_COSTS`` of accuracy."""
+    parts = []
+    for name, curves in altered.curves.items():
+        points = curves.get("pca", [])
+        if not points:
+            continue
+        clean = _accuracy(attacked.clean_accuracy[name], n)
+        levels = [all_of(at_least(_ssim(p), HIGH_SSIM), exceeds(clean, _accuracy(p["accuracy"], n), by=PCA_COSTS))
+                  for p in points]
+        text = ", ".join(f"{p['level']} comp. SSIM {p['ssim']:.3f}, {percent(_accuracy(p['accuracy'], n))}" for p in points)
+        parts.append((_any_of(*levels), f"{titles[name]} (clean {percent(clean)}): {text}"))
+    return _judge(_FINDINGS["pca_looks_similar_but_fools"], parts,
+                  contrary=f"no PCA level both kept SSIM at {HIGH_SSIM:g} or above and cost more than "
+                           f"{100 * PCA_COSTS:.0f} points: ")
+
+
+def judge_blur(attacked: Attacked, titles: Mapping[str, str], n: int) -> Outcome:
+    """At the export budget, both attacks: blur does not recover ``HELPS`` of accuracy over the attacked photos."""
+    parts = []
+    for name, r in _defense_rows(attacked):
+        hit, blurred = _accuracy(r["attacked_accuracy"], n), _accuracy(r["blur_accuracy"], n)
+        parts.append((_negated(exceeds(blurred, hit, by=HELPS)),
+                      f"{titles[name]}, {r['attack'].upper()} eps={r['epsilon']:g}: {percent(hit)} attacked, "
+                      f"{percent(blurred)} blurred (k={attacked.defenses['blur']})"))
+    return _judge(_FINDINGS["blur_does_not_help"], parts, contrary="blur recovered accuracy: ")
+
+
+def judge_jpeg_vs_blur(attacked: Attacked, titles: Mapping[str, str], n: int) -> Outcome:
+    """At the export budget, both attacks: accuracy after JPEG above accuracy after blur."""
+    parts = []
+    for name, r in _defense_rows(attacked):
+        jpeg, blurred = _accuracy(r["jpeg_accuracy"], n), _accuracy(r["blur_accuracy"], n)
+        parts.append((exceeds(jpeg, blurred), f"{titles[name]}, {r['attack'].upper()} eps={r['epsilon']:g}: "
+                                              f"JPEG {percent(jpeg)} vs blur {percent(blurred)}"))
+    return _judge(_FINDINGS["jpeg_better_than_blur"], parts, contrary="blur recovered more accuracy than JPEG: ")
+
+
+def judge_resnet_vs_vgg(attacked: Attacked, titles: Mapping[str, str], n: int) -> Outcome:
+    """ResNet50's accuracy on the clean evaluation photos above VGG16's, when both ran."""
+    finding = _FINDINGS["resnet_beats_vgg"]
+    if not {"VGG16", "ResNet50"} <= set(attacked.clean_accuracy):
+        return finding.judge(NOT_SHOWN, "VGG16 and ResNet50 did not both run here (ran: "
+                             + ", ".join(titles[b] for b in attacked.clean_accuracy) + ")")
+    resnet, vgg = (_accuracy(attacked.clean_accuracy[b], n) for b in ("ResNet50", "VGG16"))
+    return _judge(finding, [(exceeds(resnet, vgg), f"clean accuracy ResNet50 {percent(resnet)} vs VGG16 {percent(vgg)}")],
+                  contrary="VGG16 was at least as accurate: ")
+
+
+ADAPTIVE_FINDINGS = {"jpeg": "jpeg_falls_to_bpda", "blur": "blur_fails_through_it", "pca": "pca_fails_through_it",
+                     "noise": "noise_falls_to_eot"}
+
+
+def judge_through_defense(adaptive: Adaptive | None, defense: str, titles: Mapping[str, str]) -> Outcome:
+    """Per backbone, at some budget of section 6: the defense recovers ``HELPS`` of accuracy against the plain PGD
+    images (over the undefended model), and PGD through it takes at least ``HELPS`` of that back."""
+    finding = _FINDINGS[ADAPTIVE_FINDINGS[defense]]
+    parts = []
+    for name, sweep in (adaptive.sweeps.items() if adaptive is not None else ()):
+        curve = sorted(sweep.curve(defense), key=lambda row: row["epsilon"])
+        if not curve:
+            continue
+        statuses, text = [], []
+        for r in curve:
+            bare, plain, through = (_accuracy(r[k], sweep.images)
+                                    for k in ("undefended_accuracy", "plain_accuracy", "through_accuracy"))
+            statuses.append(all_of(exceeds(plain, bare, by=HELPS), exceeds(plain, through, by=HELPS)))
+            text.append(f"eps={r['epsilon']:g}: plain PGD {percent(bare)} without it, {percent(plain)} with it, "
+                        f"PGD through it {percent(through)}")
+        parts.append((_any_of(*statuses), f"{titles[name]}, {ALTERATIONS[defense].label(curve[0]['level'])}: " + "; ".join(text)))
+    if not parts:
+        return finding.judge(NOT_SHOWN, "no attack through this defense ran")
+    return _judge(finding, parts, contrary="at no budget did the defense help against the plain attack and the attack "
+                                           "through it take that back: ")
+
+
+def findings(trained: Trained, target: EvalSet, altered: AlterationSweep, attacked: Attacked,
+             adaptive: Adaptive | None = None) -> list[Outcome]:
+    """Every finding of ``reference.FINDINGS``, in order, judged on this run's numbers (95% intervals: Wilson
+    over the evaluation photos for accuracies, Student-t over the photos for SSIM)."""
+    titles, n = trained.titles, len(target.y)
+    outcomes = [
+        judge_attacks_lower_accuracy(attacked, titles, n),
+        judge_pgd_fools_more(attacked, titles, n),
+        judge_fgsm_more_similar(attacked, titles),
+        judge_ssim_high(attacked, titles),
+        judge_pca(altered, attacked, titles, n),
+        judge_blur(attacked, titles, n),
+        judge_jpeg_vs_blur(attacked, titles, n),
+        judge_resnet_vs_vgg(attacked, titles, n),
+        *(judge_through_defense(adaptive, d, titles) for d in ADAPTIVE_FINDINGS),
+    ]
+    order = [f.key for f in FINDINGS]
+    return sorted(outcomes, key=lambda o: order.index(o.key))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -366,7 +514,7 @@ def headline(photos: Photos, trained: Trained, attacked: Attacked, params: Mappi
 def extra(photos: Photos, trained: Trained, altered: AlterationSweep, attacked: Attacked, exported: Exported,
           adaptive: Adaptive | None = None) -> dict[str, Any]:
     """What ``metrics.json`` keeps beside the headline: plans, curves, defense rows, the attacks through the
-    defenses, the comparison, the export and the device Keras ran on."""
+    defenses, the export and the device Keras ran on (the findings are kept by ``run.close``)."""
     record = {}
     if adaptive is not None:
         record["attacks through the defenses"] = {
@@ -386,6 +534,5 @@ def extra(photos: Photos, trained: Trained, altered: AlterationSweep, attacked: 
         "alteration curves": altered.curves,
         "attack curves": {n: s.curves for n, s in attacked.sweeps.items()},
         "defense": {n: s.defense for n, s in attacked.sweeps.items()},
-        "comparison with the study": comparison(altered, attacked, trained),
         "attacked images": f"{exported.folder.name}/{exported.csv_path.name}",
     } | record

@@ -15,9 +15,11 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from helpers import metrics
-from .adaptive import AdaptiveSweep, adaptive_sweep, defenses_of
+from . import keras_attacks
+from .adaptive import AdaptiveSweep, adaptive_sweep, blur_tf, defenses_of, eot_noise_gradient, jpeg_bpda_tf, pca_reconstruction_tf
 from .backbones import TransferModel, WeightsSource, WeightsUnavailableError, resolve_weights, spec_of, train_transfer_model
-from .evaluation import ATTACK_NAMES, AlterationSweep, AttackSweep, alteration_sweep, attack_sweep, nearest
+from .evaluation import (ATTACK_NAMES, AlterationSweep, AttackSweep, alteration_sweep, art_classifier, attack_sweep, nearest,
+                         structural_similarity)
 from .export import AttackedBatch, export_attacked
 from .flickr_builder import KEY_ENV, REUSE_LICENSES, SECRET_ENV, have_credentials
 
@@ -25,6 +27,18 @@ STUDY = "flickr_transfer_attacks"
 TITLE = "Flickr photos, Keras transfer learning: attacks, noise, blur, PCA and JPEG, with SSIM"
 FRAMEWORKS = ("tensorflow",)
 GRIDS = ("noise", "blur", "pca", "jpeg")
+
+# Each method's readable implementation, shown in the notebook beside its mathematics.
+METHODS = {
+    "keras_gradient": keras_attacks.loss_gradient,
+    "keras_fgsm": keras_attacks.fgsm,
+    "keras_pgd": keras_attacks.pgd,
+    "ssim": structural_similarity,
+    "blur_layer": blur_tf,
+    "pca_layer": pca_reconstruction_tf,
+    "jpeg_bpda": jpeg_bpda_tf,
+    "eot_noise": eot_noise_gradient,
+}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -434,3 +448,60 @@ def run_adaptive(trained: Trained, target: EvalSet, attacked: Attacked, params: 
             sweeps[name] = adaptive_sweep(model, target.x[:size], target.y[:size], plain, defenses, steps=params["pgd_steps"],
                                           seed=params["seed"], batch_size=params["batch_size"])
     return Adaptive(sweeps, levels, list(params["adaptive_epsilons"]), min(size, len(target.y)), params["pgd_steps"], params["eot_samples"])
+
+
+# --------------------------------------------------------------------------------------------------
+# The readable attacks beside ART's
+
+AGREEMENT_IMAGES = 8  # photos the readable FGSM and PGD are run on beside ART's
+
+
+@dataclass
+class ArtAgreement:
+    """FGSM and PGD from ART and from ``keras_attacks`` on the same photos, the same model and budget.
+
+    ``rows``: per attack, the true-label accuracy under each, the share of photos on which the two attacked
+    versions get the same prediction and the largest pixel difference between them; ``ssim_difference``: the
+    largest difference between ``evaluation.structural_similarity`` and scikit-image's SSIM on those images.
+    """
+
+    backbone: str
+    images: int
+    eps: float
+    steps: int
+    rows: list[dict]
+    ssim_difference: float
+
+
+def compare_with_art(trained: Trained, target: EvalSet, attacked: Attacked, params: Mapping) -> ArtAgreement:
+    """FGSM and PGD (without the random start, so that both are deterministic) by ART and by
+    ``keras_attacks`` against the first backbone, on the first ``AGREEMENT_IMAGES`` evaluation photos at the
+    export budget; and the readable SSIM beside scikit-image's on the readable PGD images."""
+    from helpers import attacks
+
+    name = trained.first
+    model = trained.models[name]
+    x, y = target.x[:AGREEMENT_IMAGES], target.y[:AGREEMENT_IMAGES]
+    eps, steps = attacked.export_eps, params["pgd_steps"]
+    rows, ssim_difference = [], 0.0
+    with on_device(params):
+        classifier = art_classifier(model, x, trained.n_classes)
+        gradient = keras_attacks.input_gradient(model.model)
+        step_size = keras_attacks.default_step_size(eps, steps)
+        made = {
+            "fgsm": (attacks.make_attack("fgsm", classifier, eps=eps),
+                     keras_attacks.fgsm(gradient, x, y, eps=eps)),
+            "pgd": (attacks.make_attack("pgd", classifier, eps=eps, max_iter=steps, num_random_init=0),
+                    keras_attacks.pgd(gradient, x, y, eps=eps, steps=steps, step_size=step_size, random_start=False)),
+        }
+        for attack, (art_attack, readable) in made.items():
+            by_art = art_attack.generate(x, y=y).astype(np.float32)
+            predicted_art, predicted_readable = model.predict(by_art), model.predict(readable)
+            rows.append({"attack": attack, "art_accuracy": metrics.accuracy(predicted_art, y),
+                         "readable_accuracy": metrics.accuracy(predicted_readable, y),
+                         "same_prediction": metrics.accuracy(predicted_readable, predicted_art),
+                         "largest_pixel_difference": float(np.abs(by_art - readable).max())})
+            library = metrics.ssim(x, readable, data_range=1.0)
+            ours = np.array([structural_similarity(a, b) for a, b in zip(x, readable)])
+            ssim_difference = max(ssim_difference, float(np.abs(library - ours).max()))
+    return ArtAgreement(name, len(y), float(eps), steps, rows, ssim_difference)
