@@ -54,7 +54,11 @@ def _adaptive(rows, *, images=100):
 def test_attacks_lower_accuracy_holds_fails_or_is_not_shown():
     assert report.judge_attacks_lower_accuracy(_attacked(), TITLES, 100).status == HOLDS
     nothing = report.judge_attacks_lower_accuracy(_attacked(clean=0.4, fgsm=(0.6, 0.9), pgd=(0.6, 0.9)), TITLES, 100)
-    assert nothing.status == DOES_NOT_HOLD and "FGSM eps=0.004: 90.0%" in nothing.measured
+    assert nothing.status == DOES_NOT_HOLD and nothing.measured.endswith("(all of the evidence)")
+    assert "FGSM eps=0.004: 90.0%" in nothing.evidence
+    # only FGSM fails: what the run measured names that part alone
+    partly = report.judge_attacks_lower_accuracy(_attacked(clean=0.4, fgsm=(0.6, 0.9), pgd=(0.2, 0.0)), TITLES, 100)
+    assert partly.status == DOES_NOT_HOLD and "FGSM eps=0.004: 90.0%" in partly.measured and "PGD" not in partly.measured
     assert report.judge_attacks_lower_accuracy(_attacked(clean=0.6, fgsm=(0.5, 0.4), pgd=(0.5, 0.4)), TITLES, 5).status == NOT_SHOWN
 
 
@@ -69,7 +73,7 @@ def test_ssim_findings_use_the_image_by_image_difference_and_the_threshold():
     # PGD's SSIM above FGSM's on every photo: the study's claim does not hold, and the run says what it measured
     outcome = report.judge_fgsm_more_similar(_attacked(ssim_gap=0.01), TITLES)
     assert outcome.status == DOES_NOT_HOLD and outcome.measured.startswith("PGD's images had the higher SSIM")
-    assert "FGSM minus PGD SSIM -0.01 " in outcome.measured
+    assert "FGSM minus PGD SSIM -0.01 " in outcome.evidence
     assert report.judge_fgsm_more_similar(_attacked(ssim_gap=-0.01), TITLES).status == HOLDS
     assert report.judge_fgsm_more_similar(_attacked(ssim_gap=0.0), TITLES).status == NOT_SHOWN
     assert report.judge_ssim_high(_attacked(), TITLES).status == HOLDS
@@ -88,14 +92,16 @@ def test_pca_claim_needs_a_level_that_looks_similar_and_costs_accuracy():
     assert report.judge_pca(similar_and_wrong, attacked, TITLES, 100).status == HOLDS
     wrong_only_when_unlike = altered([_point(32, 0.88, ssim=0.95), _point(4, 0.2, ssim=0.5)])
     outcome = report.judge_pca(wrong_only_when_unlike, attacked, TITLES, 400)
-    assert outcome.status == DOES_NOT_HOLD and "4 comp. SSIM 0.500" in outcome.measured
+    assert outcome.status == DOES_NOT_HOLD and outcome.measured.startswith("no PCA level both kept SSIM")
+    assert "4 comp. SSIM 0.500" in outcome.evidence
     assert report.judge_pca(altered([_point(16, 0.6, ssim=0.9)]), attacked, TITLES, 4).status == NOT_SHOWN
 
 
 def test_blur_and_jpeg_claims_at_the_export_budget():
     assert report.judge_blur(_attacked(blur=0.2), TITLES, 1000).status == HOLDS  # blur recovers nothing
     helped = report.judge_blur(_attacked(blur=0.6), TITLES, 100)
-    assert helped.status == DOES_NOT_HOLD and "60.0%" in helped.measured and "blurred (k=3)" in helped.measured
+    assert helped.status == DOES_NOT_HOLD and helped.measured.startswith("blur recovered accuracy")
+    assert "60.0%" in helped.evidence and "blurred (k=3)" in helped.evidence
     assert report.judge_blur(_attacked(blur=0.25), TITLES, 50).status == NOT_SHOWN
     assert report.judge_jpeg_vs_blur(_attacked(jpeg=0.6, blur=0.25), TITLES, 100).status == HOLDS
     assert report.judge_jpeg_vs_blur(_attacked(jpeg=0.1, blur=0.5), TITLES, 100).status == DOES_NOT_HOLD
@@ -118,7 +124,8 @@ def test_a_defense_falls_when_it_helps_against_the_plain_attack_and_the_attack_t
     # JPEG that helps only where the budget is rounded away, and there the attack through it cannot do better
     jpeg = _adaptive({"jpeg": [(0.001, 0.05, 0.95, 0.95), (0.004, 0.0, 0.0, 0.0)]}, images=400)
     outcome = report.judge_through_defense(jpeg, "jpeg", TITLES)
-    assert outcome.status == DOES_NOT_HOLD and "eps=0.001" in outcome.measured and outcome.ours
+    assert outcome.status == DOES_NOT_HOLD and outcome.measured.startswith("at no budget") and outcome.ours
+    assert "eps=0.001: plain PGD 5.0%" in outcome.evidence
     small = _adaptive({"noise": [(0.004, 0.0, 0.4, 0.2)]}, images=10)
     assert report.judge_through_defense(small, "noise", TITLES).status == NOT_SHOWN
     assert report.judge_through_defense(None, "pca", TITLES).status == NOT_SHOWN

@@ -58,7 +58,9 @@ def test_alteration_sweep_measures_both_accuracies_and_ssim(tiny):
     original = model.predict(x)
     result = evaluation.alteration_sweep({"tiny": model}, x, y, {"tiny": original}, {"noise": [0, 50], "jpeg": [90]}, keep=3)
     noise = result.curves["tiny"]["noise"]
-    assert noise[0] == {"level": 0, "agreement": 1.0, "accuracy": 1.0, "ssim": pytest.approx(1.0)}
+    assert noise[0] == {"level": 0, "agreement": 1.0, "accuracy": 1.0, "ssim": pytest.approx(1.0),
+                        "ssim_low": pytest.approx(1.0), "ssim_high": pytest.approx(1.0)}  # the mean SSIM's 95% interval
+    assert noise[1]["ssim_low"] <= noise[1]["ssim"] <= noise[1]["ssim_high"]
     assert noise[1]["ssim"] < 1.0 and result.examples["noise"][50].shape == (3, 8, 8, 3)
 
 

@@ -52,12 +52,23 @@ def loss_gradient(keras_model, transform: Callable | None = None) -> Callable:
         if len(extra) not in compiled:
             images = tf.TensorSpec([None, *np.shape(x)[1:]], tf.float32)
             signature = [images, tf.TensorSpec([None], tf.int64)] + [images] * len(extra)
-            compiled[len(extra)] = tf.function(tape, input_signature=signature, autograph=False)  # plain Python only
+            compiled[len(extra)] = _compile(tape, signature)
         grad, logits = compiled[len(extra)](tf.constant(x, tf.float32), tf.constant(y, tf.int64),
                                             *(tf.constant(e, tf.float32) for e in extra))
         return grad.numpy(), logits.numpy()
 
     return gradient_and_logits
+
+
+def _compile(function: Callable, signature: list):
+    """``function`` as one TensorFlow graph for batches of any size (plain Python inside: no AutoGraph).
+
+    TensorFlow counts the traces of every function with the same code together and warns when there are many;
+    each defense's gradient is its own graph, traced once, so each gets its own count (a ``partial`` has no code).
+    """
+    import functools
+
+    return import_tensorflow().function(functools.partial(function), input_signature=signature, autograph=False)
 
 
 def input_gradient(keras_model, transform: Callable | None = None, *, until_fooled: bool = False) -> Gradient:

@@ -191,13 +191,15 @@ def art_agreement_summary(agreement: ArtAgreement, titles: Mapping[str, str]) ->
     """What the side-by-side shows, in words, from its numbers."""
     same = all(r["same_prediction"] == 1.0 for r in agreement.rows)
     largest = max(r["largest_pixel_difference"] for r in agreement.rows)
+    pixels = ("The attacked pixels are the same." if largest == 0 else
+              f"The attacked pixels differ by at most {largest:.2g}: where a gradient entry is so close to zero that the "
+              "two computations round it to different signs, that pixel steps the other way, and in PGD the next "
+              "gradients then differ a little too.")
     verdict = ("the two give the same prediction on every photo" if same else
                "the two disagree on " + ", ".join(f"{format_percent(1 - r['same_prediction'])} of the photos ({r['attack'].upper()})"
                                                   for r in agreement.rows if r["same_prediction"] < 1.0))
     return (f"On {agreement.images} evaluation photos, {titles[agreement.backbone]}, eps={agreement.eps:g}, PGD-{agreement.steps} "
-            f"from the clean photo (no random start, so both are deterministic): {verdict}. The attacked pixels differ by "
-            f"at most {largest:.2g}: where a gradient entry is so close to zero that the two computations round it to "
-            "different signs, that pixel steps the other way, and in PGD the next gradients then differ a little too. "
+            f"from the clean photo (no random start, so both are deterministic): {verdict}. {pixels} "
             f"The readable SSIM differs from scikit-image's by at most {agreement.ssim_difference:.1e}.")
 
 
@@ -295,7 +297,8 @@ def _judge(finding: Finding, parts: Sequence[tuple[str, str]], combine=all_of, *
     status = combine(*(s for s, _ in parts)) if parts else NOT_SHOWN
     measured = ""
     if status == DOES_NOT_HOLD:
-        measured = contrary + "; ".join(text for s, text in parts if s == DOES_NOT_HOLD)
+        failing = [text for s, text in parts if s == DOES_NOT_HOLD]
+        measured = f"{contrary} ({'all of the evidence' if len(failing) == len(parts) else '; '.join(failing)})"
     return finding.judge(status, evidence or "; ".join(text for _, text in parts), measured=measured)
 
 
@@ -315,7 +318,7 @@ def judge_attacks_lower_accuracy(attacked: Attacked, titles: Mapping[str, str], 
             hit = _accuracy(last["accuracy"], n)
             parts.append((exceeds(clean, hit), f"{titles[name]}, {attack.upper()} eps={last['level']:g}: {percent(hit)} "
                                                f"(clean {percent(clean)})"))
-    return _judge(_FINDINGS["attacks_lower_accuracy"], parts, contrary="not lowered: ")
+    return _judge(_FINDINGS["attacks_lower_accuracy"], parts, contrary="an attack left the accuracy at or above its clean level")
 
 
 def judge_pgd_fools_more(attacked: Attacked, titles: Mapping[str, str], n: int) -> Outcome:
@@ -332,7 +335,7 @@ def judge_pgd_fools_more(attacked: Attacked, titles: Mapping[str, str], n: int) 
             text.append(f"eps={p['level']:g} PGD {percent(pgd)} vs FGSM {percent(fgsm)}")
         status = DOES_NOT_HOLD if HOLDS in above else (HOLDS if HOLDS in below else NOT_SHOWN)
         parts.append((status, f"{titles[name]}: " + ", ".join(text)))
-    return _judge(_FINDINGS["pgd_fools_more_than_fgsm"], parts, contrary="FGSM left less accuracy than PGD at some budget: ")
+    return _judge(_FINDINGS["pgd_fools_more_than_fgsm"], parts, contrary="FGSM left less accuracy than PGD at some budget")
 
 
 def judge_fgsm_more_similar(attacked: Attacked, titles: Mapping[str, str]) -> Outcome:
@@ -345,7 +348,7 @@ def judge_fgsm_more_similar(attacked: Attacked, titles: Mapping[str, str]) -> Ou
             gap = mean_interval(np.asarray(sweep.ssim["fgsm"][eps]) - np.asarray(sweep.ssim["pgd"][eps]))
             parts.append((exceeds(gap, 0.0), f"{titles[name]}, eps={eps:g}: FGSM minus PGD SSIM {gap.estimate:+.2g} "
                                              f"({gap.low:+.2g} to {gap.high:+.2g})"))
-    return _judge(_FINDINGS["fgsm_images_more_similar"], parts, contrary="PGD's images had the higher SSIM: ")
+    return _judge(_FINDINGS["fgsm_images_more_similar"], parts, contrary="PGD's images had the higher SSIM")
 
 
 def judge_ssim_high(attacked: Attacked, titles: Mapping[str, str]) -> Outcome:
@@ -356,7 +359,7 @@ def judge_ssim_high(attacked: Attacked, titles: Mapping[str, str]) -> Outcome:
     parts = [(at_least(_ssim(p), HIGH_SSIM), text) for p, text in points]
     lowest = min(points, key=lambda point: point[0]["ssim"], default=None)
     return _judge(_FINDINGS["attacks_keep_ssim_high"], parts, evidence=f"lowest mean: {lowest[1]}" if lowest else "",
-                  contrary=f"SSIM below {HIGH_SSIM:g}: ")
+                  contrary=f"SSIM below {HIGH_SSIM:g}")
 
 
 def judge_pca(altered: AlterationSweep, attacked: Attacked, titles: Mapping[str, str], n: int) -> Outcome:
@@ -373,7 +376,7 @@ def judge_pca(altered: AlterationSweep, attacked: Attacked, titles: Mapping[str,
         parts.append((_any_of(*levels), f"{titles[name]} (clean {percent(clean)}): {text}"))
     return _judge(_FINDINGS["pca_looks_similar_but_fools"], parts,
                   contrary=f"no PCA level both kept SSIM at {HIGH_SSIM:g} or above and cost more than "
-                           f"{100 * PCA_COSTS:.0f} points: ")
+                           f"{100 * PCA_COSTS:.0f} points")
 
 
 def judge_blur(attacked: Attacked, titles: Mapping[str, str], n: int) -> Outcome:
@@ -384,7 +387,7 @@ def judge_blur(attacked: Attacked, titles: Mapping[str, str], n: int) -> Outcome
         parts.append((_negated(exceeds(blurred, hit, by=HELPS)),
                       f"{titles[name]}, {r['attack'].upper()} eps={r['epsilon']:g}: {percent(hit)} attacked, "
                       f"{percent(blurred)} blurred (k={attacked.defenses['blur']})"))
-    return _judge(_FINDINGS["blur_does_not_help"], parts, contrary="blur recovered accuracy: ")
+    return _judge(_FINDINGS["blur_does_not_help"], parts, contrary="blur recovered accuracy")
 
 
 def judge_jpeg_vs_blur(attacked: Attacked, titles: Mapping[str, str], n: int) -> Outcome:
@@ -394,7 +397,7 @@ def judge_jpeg_vs_blur(attacked: Attacked, titles: Mapping[str, str], n: int) ->
         jpeg, blurred = _accuracy(r["jpeg_accuracy"], n), _accuracy(r["blur_accuracy"], n)
         parts.append((exceeds(jpeg, blurred), f"{titles[name]}, {r['attack'].upper()} eps={r['epsilon']:g}: "
                                               f"JPEG {percent(jpeg)} vs blur {percent(blurred)}"))
-    return _judge(_FINDINGS["jpeg_better_than_blur"], parts, contrary="blur recovered more accuracy than JPEG: ")
+    return _judge(_FINDINGS["jpeg_better_than_blur"], parts, contrary="blur recovered more accuracy than JPEG")
 
 
 def judge_resnet_vs_vgg(attacked: Attacked, titles: Mapping[str, str], n: int) -> Outcome:
@@ -405,7 +408,7 @@ def judge_resnet_vs_vgg(attacked: Attacked, titles: Mapping[str, str], n: int) -
                              + ", ".join(titles[b] for b in attacked.clean_accuracy) + ")")
     resnet, vgg = (_accuracy(attacked.clean_accuracy[b], n) for b in ("ResNet50", "VGG16"))
     return _judge(finding, [(exceeds(resnet, vgg), f"clean accuracy ResNet50 {percent(resnet)} vs VGG16 {percent(vgg)}")],
-                  contrary="VGG16 was at least as accurate: ")
+                  contrary="VGG16 was at least as accurate")
 
 
 ADAPTIVE_FINDINGS = {"jpeg": "jpeg_falls_to_bpda", "blur": "blur_fails_through_it", "pca": "pca_fails_through_it",
@@ -432,7 +435,7 @@ def judge_through_defense(adaptive: Adaptive | None, defense: str, titles: Mappi
     if not parts:
         return finding.judge(NOT_SHOWN, "no attack through this defense ran")
     return _judge(finding, parts, contrary="at no budget did the defense help against the plain attack and the attack "
-                                           "through it take that back: ")
+                                           "through it take that back")
 
 
 def findings(trained: Trained, target: EvalSet, altered: AlterationSweep, attacked: Attacked,
@@ -512,10 +515,15 @@ def headline(photos: Photos, trained: Trained, attacked: Attacked, params: Mappi
 
 
 def extra(photos: Photos, trained: Trained, altered: AlterationSweep, attacked: Attacked, exported: Exported,
-          adaptive: Adaptive | None = None) -> dict[str, Any]:
+          adaptive: Adaptive | None = None, agreement: ArtAgreement | None = None) -> dict[str, Any]:
     """What ``metrics.json`` keeps beside the headline: plans, curves, defense rows, the attacks through the
-    defenses, the export and the device Keras ran on (the findings are kept by ``run.close``)."""
+    defenses, the readable attacks beside ART's, the export and the device Keras ran on (the findings are kept by
+    ``run.close``)."""
     record = {}
+    if agreement is not None:
+        record["readable attacks beside ART"] = {"backbone": agreement.backbone, "images": agreement.images,
+                                                 "eps": agreement.eps, "steps": agreement.steps, "rows": agreement.rows,
+                                                 "ssim difference": agreement.ssim_difference}
     if adaptive is not None:
         record["attacks through the defenses"] = {
             "images": adaptive.images, "steps": adaptive.steps, "eot_samples": adaptive.eot_samples, "levels": adaptive.levels,
