@@ -237,7 +237,7 @@ def test_class_labels_postprocessor_keeps_each_rows_answer():
 def _stage_results(*, eps, steps, smoothing_window, searched=("spatial_smoothing", "jpeg"), holdout=True):
     """The stage results ``report.headline`` reads, built by hand (no model, attack or search runs)."""
     mix = _defense_set(40, 60)
-    fixed = study.FixedModel(None, [], "trained", np.zeros((40, 3, 4, 4), np.float32), mix.y[:40], 0.9, 50)
+    fixed = study.FixedModel(None, [], "trained", np.zeros((40, 3, 4, 4), np.float32), mix.y[:40], np.arange(40), 0.9, 50)
     adv = study.AdversarialMix(None, [], mix, [], np.eye(4, dtype=np.float32)[mix.y], {"overall": 0.4, "clean": 1.0, "adversarial": 0.0, "harmonic": 0.0})
     values = {"spatial_smoothing": smoothing_window, "jpeg": 30, "feature_squeezing": 4, "total_variation": 0.5}
     searches = {n: pre.SearchResult([], [], {"value": values[n], "harmonic": 0.6, "clean": 0.9, "adversarial": 0.45, "images": len(mix)})
@@ -248,10 +248,12 @@ def _stage_results(*, eps, steps, smoothing_window, searched=("spatial_smoothing
     final = study.FinalEvaluation("jpeg", 30, None, None, np.zeros(len(mix)), {"harmonic": 0.85}, counts, 0.0)
     rows = [{"held_out_attack": "pgd", "test_images": 5, "seen": {"adversarial": 0.8, "harmonic": 0.8},
              "unseen": {"adversarial": 0.3, "harmonic": 0.4}}] if holdout else []
-    accuracy = {"clean": {"undefended": 1.0, "pre-processor": 0.9, "defense": 0.9},
-                "plain": {"undefended": 0.0, "pre-processor": 0.5, "defense": 0.7},
-                "adaptive": {"undefended": 0.0, "pre-processor": 0.1, "defense": 0.2}}
-    adaptive = study.AdaptiveResult(20, eps, steps, accuracy, None, None, "JPEG compression (quality=30)")
+    share = lambda right: np.arange(20) < round(20 * right)  # noqa: E731 (20 tiles, the first ones right)
+    correct = {"clean": {"undefended": share(1.0), "pre-processor": share(0.9), "defense": share(0.9)},
+               "transfer": {"undefended": share(0.0), "pre-processor": share(0.5), "defense": share(0.7)},
+               "bpda": {"undefended": share(0.0), "pre-processor": share(0.1), "defense": share(0.2)}}
+    adaptive = study.AdaptiveResult(np.arange(20), None, np.zeros(20, dtype=np.int64), eps, steps, None, None, correct,
+                                    "JPEG compression (quality=30)")
     y = np.zeros(4, dtype=np.int64)
     outputs = {"clean": np.eye(4)[[0, 0, 0, 1]], "transfer": np.eye(4)[[0, 0, 1, 1]], "bpda": np.eye(4)[[0, 1, 1, 1]],
                "end_to_end": np.eye(4)[[0, 0, 1, 1]]}
@@ -287,3 +289,168 @@ def test_headline_keys_are_stable_and_carry_the_studys_values():
     assert later["adaptive_pgd_defense_accuracy"].detail["eps"] == 0.1
     assert later["spatial_smoothing_harmonic"].value is None  # not searched at that setting: reported as missing, not dropped
     assert later["unseen_attack_adversarial_accuracy"].value is None
+
+
+# ---------------------------------------------------------------------------------------------------
+# The readable methods, the intervals and the findings
+
+
+@pytest.mark.parametrize("window", range(1, 12))
+def test_readable_median_filter_and_the_fast_one_equal_arts(window):
+    """Exactly equal, ties included (quantised pixels, as in PNG tiles) and on a non-square image."""
+    rng = np.random.default_rng(window)
+    x = (rng.integers(0, 8, (3, 3, 23, 17)) / 7).astype(np.float32)
+    art = pre.art_spatial_smoothing(window)(x)[0]
+    assert np.array_equal(pre.median_filter(x, window), art)
+    assert np.array_equal(pre.make_preprocessor("spatial_smoothing", window)(x)[0], art)
+
+
+def test_median_selection_network_picks_the_middle_value():
+    for n in (1, 4, 9, 16, 25, 36):
+        ops, middle = pre.median_selection_network(n)
+        for values in np.random.default_rng(n).permutation(np.tile(np.arange(n), (200, 1)).T).T:
+            wires = list(values)
+            for i, j in ops:
+                wires[i], wires[j] = min(wires[i], wires[j]), max(wires[i], wires[j])
+            assert wires[middle] == n // 2
+    assert len(pre.median_selection_network(9)[0]) < 36  # far fewer comparisons than a full sort of 3x3
+
+
+def test_readable_reverse_sigmoid_equals_arts():
+    probs = np.random.default_rng(0).dirichlet(np.full(4, 0.3), 500).astype(np.float32)
+    for beta, gamma in ((1.0, 0.1), (0.5, 1.0), (2.0, 0.3)):
+        art = post.make_art_postprocessor("reverse_sigmoid", reverse_sigmoid_beta=beta, reverse_sigmoid_gamma=gamma)(probs)
+        assert np.abs(post.reverse_sigmoid(probs, beta=beta, gamma=gamma) - art).max() < 1e-6
+
+
+def test_paired_difference_counts_only_the_tiles_that_changed():
+    before = np.array([True] * 80 + [False] * 20)
+    same = study.paired_difference(before, before)
+    assert same.estimate == 0 and same.low == same.high == 0
+    after = before.copy()
+    after[:10] = False  # ten tiles broken by the longer attack
+    change = study.paired_difference(before, after)
+    assert change.estimate == pytest.approx(-0.10) and change.low < -0.10 < change.high < 0
+
+
+def _convergence(lost: int, tiles: int = 500) -> "study.Convergence":
+    before = np.arange(tiles) < tiles // 4
+    after = before.copy()
+    after[:lost] = False
+    return study.Convergence(10, {"bpda": (before, after), "end_to_end": (before, before.copy())})
+
+
+def test_convergence_verdicts_on_constructed_numbers():
+    from helpers.findings import DOES_NOT_HOLD, HOLDS, NOT_SHOWN
+
+    # 25% of 500 tiles: a Wilson half-width of about 3.8 points
+    assert report.judge_converged(_convergence(0)).status == HOLDS and _convergence(0).converged("bpda")
+    assert report.judge_converged(_convergence(60)).status == DOES_NOT_HOLD and not _convergence(60).converged("bpda")
+    assert report.judge_converged(_convergence(19)).status == NOT_SHOWN  # -3.8 points: its interval straddles the half-width
+
+
+def _searches(smoothing: tuple[float, float], jpeg: tuple[float, float], clean_images: int = 400, adversarial_images: int = 1600):
+    from helpers.metrics import harmonic_mean
+
+    def record(value, clean, adversarial):
+        return {"value": value, "clean": clean, "adversarial": adversarial, "harmonic": harmonic_mean(clean, adversarial),
+                "images": clean_images + adversarial_images, "clean_images": clean_images, "adversarial_images": adversarial_images}
+
+    return {"spatial_smoothing": pre.SearchResult([], [], record(3, *smoothing)), "jpeg": pre.SearchResult([], [], record(20, *jpeg))}
+
+
+def test_smoothing_finding_holds_fails_or_is_not_shown_with_the_intervals():
+    from helpers.findings import DOES_NOT_HOLD, HOLDS, NOT_SHOWN
+
+    assert report.judge_smoothing_best(_searches((0.95, 0.80), (0.90, 0.50))).status == HOLDS
+    fails = report.judge_smoothing_best(_searches((0.90, 0.50), (0.95, 0.80)))
+    assert fails.status == DOES_NOT_HOLD and "JPEG" in fails.measured
+    assert report.judge_smoothing_best(_searches((0.95, 0.80), (0.95, 0.79))).status == NOT_SHOWN
+    assert report.judge_smoothing_best(_searches((0.95, 0.80), (0.90, 0.50), 10, 20)).status == NOT_SHOWN  # too few images
+
+
+def _lightgbm_post(pre_accuracy: tuple[float, float], post_accuracy: tuple[float, float], images: tuple[int, int] = (120, 480)):
+    from helpers.metrics import harmonic_mean
+
+    row = {"postprocessor": "lightgbm", "pre_clean": pre_accuracy[0], "pre_adversarial": pre_accuracy[1],
+           "pre_harmonic": harmonic_mean(*pre_accuracy), "post_clean": post_accuracy[0], "post_adversarial": post_accuracy[1],
+           "post_harmonic": harmonic_mean(*post_accuracy), "clean_images": images[0], "adversarial_images": images[1]}
+    study_ = study.PostStudy("spatial_smoothing", 3, None, None, None, [row])
+    return study.PostResults({}, {"spatial_smoothing": study_}, "spatial_smoothing", {}, 30)
+
+
+def test_harmonic_difference_is_paired_and_bootstrapped_over_tiles():
+    rng = np.random.default_rng(0)
+    tile = np.repeat(np.arange(300), 4)
+    adversarial = np.tile([False, True, True, True], 300)
+    better = rng.random(1200) < np.where(adversarial, 0.7, 0.95)
+    worse = better & (rng.random(1200) < 0.85)  # the same images, some answers lost
+    difference = study.harmonic_difference(better, worse, adversarial, tile)
+    assert 0 < difference.low < difference.estimate < difference.high
+    same = study.harmonic_difference(better, better, adversarial, tile)
+    assert same.estimate == same.low == same.high == 0
+
+
+def test_lightgbm_finding_on_constructed_numbers():
+    from helpers.findings import DOES_NOT_HOLD, HOLDS, NOT_SHOWN
+
+    assert report.judge_lightgbm_raises(_lightgbm_post((0.95, 0.50), (0.93, 0.85))).status == HOLDS
+    assert report.judge_lightgbm_raises(_lightgbm_post((0.95, 0.85), (0.80, 0.40))).status == DOES_NOT_HOLD
+    assert report.judge_lightgbm_raises(_lightgbm_post((0.95, 0.50), (0.93, 0.55))).status == NOT_SHOWN
+
+
+def test_hopskipjump_finding_and_median_queries():
+    from helpers.findings import DOES_NOT_HOLD, HOLDS
+
+    def decision(robust_tiles: int, missed: int, tiles: int = 100):
+        clean = np.ones(tiles, dtype=bool)
+        distances = np.where(np.arange(tiles) < robust_tiles, np.inf, 0.01)
+        result = DecisionResult(tiles, 0.03, clean, distances, distances > 0.03, tiles, 1000 * tiles, {}, None,
+                                np.arange(tiles, dtype=float) * 10)
+        survived = np.zeros(tiles, dtype=bool)
+        survived[robust_tiles:robust_tiles + missed] = True  # broken by HopSkipJump, missed by every gradient attack
+        return study.DecisionAttack(result, {}, "defense", survived)
+
+    from helpers.findings import NOT_SHOWN
+
+    assert report.judge_hopskipjump(decision(10, 0)).status == HOLDS  # it breaks nothing the gradient attacks missed
+    assert report.judge_hopskipjump(decision(80, 0)).status == HOLDS  # a weak HopSkipJump still agrees
+    assert report.judge_hopskipjump(decision(10, 30)).status == DOES_NOT_HOLD  # 30 tiles the gradients missed
+    assert report.judge_hopskipjump(decision(10, 5)).status == NOT_SHOWN
+    assert decision(10, 0).result.median_queries == pytest.approx(495.0)
+
+
+def test_adaptive_tiles_are_the_correct_tiles_lightgbm_never_saw():
+    mix = _defense_set(30, 40)
+    fixed = study.FixedModel(None, [], "trained", np.zeros((50, 3, 4, 4), np.float32), np.arange(50) % 4,
+                             np.arange(0, 60, 2), 0.9, 60)  # the mix uses 30 of the 50 correct tiles
+    adv = study.AdversarialMix(None, [], mix, [], None, {})
+    pool = np.flatnonzero(mix.tile < 20)  # mix tiles 0-19 fit / validate LightGBM
+    post_results = study.PostResults({"pool": pool, "test": np.flatnonzero(mix.tile >= 20)}, {}, "jpeg", {}, 10)
+    tiles = study.adaptive_tiles(fixed, adv, post_results, {"adaptive_size": None, "seed": 0})
+    assert set(tiles) == set(range(50)) - set(fixed.mix_index[:20])
+    assert len(study.adaptive_tiles(fixed, adv, post_results, {"adaptive_size": 12, "seed": 0})) == 12
+
+
+def test_findings_pair_the_two_defenses_on_the_same_images_when_they_can():
+    """With both fine stages on the whole mix the comparison is paired (bootstrap over tiles): a 3-point gain on 2,000
+    images holds although the two Wilson-based intervals overlap."""
+    from helpers.findings import HOLDS, NOT_SHOWN
+
+    rng = np.random.default_rng(1)
+    tiles = 400
+    mix = DefenseSet(np.zeros((5 * tiles, 1), np.float32), np.zeros(5 * tiles, dtype=np.int64),
+                     np.array((["clean"] + ["pgd"] * 4) * tiles), np.array((["clean"] + ["pgd"] * 4) * tiles),
+                     np.repeat(np.arange(tiles), 5))
+    right_b = rng.random(len(mix)) < np.where(mix.is_adversarial, 0.55, 0.9)
+    right_a = right_b | (rng.random(len(mix)) < 0.06)  # a few more answers right, on the same images
+    probs = lambda right: np.where(right[:, None], np.eye(4)[0], np.eye(4)[1]).astype(np.float32)  # noqa: E731
+
+    def record(value, right):
+        return {"value": value, **score(probs(right), mix), "images": len(mix), "probs": probs(right),
+                "clean_images": int((~mix.is_adversarial).sum()), "adversarial_images": int(mix.is_adversarial.sum())}
+
+    searches = {"spatial_smoothing": pre.SearchResult([], [], record(3, right_a)), "jpeg": pre.SearchResult([], [], record(20, right_b))}
+    assert report.judge_smoothing_best(searches).status == NOT_SHOWN  # unpaired: the intervals overlap
+    paired = report.judge_smoothing_best(searches, mix)
+    assert paired.status == HOLDS and "bootstrap over source tiles" in paired.evidence

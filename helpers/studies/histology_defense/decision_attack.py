@@ -104,6 +104,20 @@ class DecisionResult:
     queries: int
     settings: dict
     x_adv: np.ndarray
+    tile_queries: np.ndarray | None = None  # queries HopSkipJump spent on each tile it attacked (NaN: not attacked)
+
+    @property
+    def median_queries(self) -> float:
+        """Median number of queries HopSkipJump spent per attacked tile (NaN when it attacked none)."""
+        spent = np.asarray([] if self.tile_queries is None else self.tile_queries, dtype=float)
+        spent = spent[np.isfinite(spent)]
+        return float(np.median(spent)) if len(spent) else float("nan")
+
+    @property
+    def max_queries(self) -> float:
+        spent = np.asarray([] if self.tile_queries is None else self.tile_queries, dtype=float)
+        spent = spent[np.isfinite(spent)]
+        return float(spent.max()) if len(spent) else float("nan")
 
     @property
     def clean_accuracy(self) -> float:
@@ -143,9 +157,12 @@ def hop_skip_jump(predict: Callable[[np.ndarray], np.ndarray], x: np.ndarray, y:
     classifier = blackbox_classifier(counting, image_size=image_size)
     attack = HopSkipJump(classifier, batch_size=batch_size, targeted=False, norm=np.inf, max_iter=max_iter, max_eval=max_eval,
                          init_eval=init_eval, init_size=init_size, verbose=False)
+    tile_queries = np.full(len(x), np.nan)
     with seeded_numpy(seed), progress_bar(total=len(attacked), desc=f"HopSkipJump ({max_iter} iterations)", unit="img") as bar:
         for i in attacked:
+            before = counting.queries
             x_adv[i] = attack.generate(x[i:i + 1], y=y[i:i + 1], x_adv_init=starts[i:i + 1].copy())[0]
+            tile_queries[i] = counting.queries - before
             bar.update(1)
     distances = np.full(len(x), np.inf)
     distances[~clean_correct] = 0.0
@@ -155,4 +172,4 @@ def hop_skip_jump(predict: Callable[[np.ndarray], np.ndarray], x: np.ndarray, y:
         distances[attacked] = np.where(fooled, linf, np.inf)
     robust = clean_correct & (distances > eps + 1e-6)
     settings = {"max_iter": max_iter, "max_eval": max_eval, "init_eval": init_eval, "init_size": init_size, "norm": "inf"}
-    return DecisionResult(len(y), eps, clean_correct, distances, robust, len(attacked), counting.queries, settings, x_adv)
+    return DecisionResult(len(y), eps, clean_correct, distances, robust, len(attacked), counting.queries, settings, x_adv, tile_queries)

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from helpers.data.histology import GROUPS
-from helpers.training import fit_or_load, predict
+from helpers.training import fit, predict, train_or_load
 
 
 class ModelFileError(ValueError):
@@ -50,16 +50,54 @@ def freeze(model: nn.Module) -> nn.Module:
     return model
 
 
-def train_cnn(data, *, epochs: int, batch_size: int, learning_rate: float, seed: int, device) -> tuple[nn.Module, list[dict], bool]:
-    """Train ``HistologyCNN`` on ``data.x_train`` (or load it from the cache); returns (frozen model, history, from_cache)."""
-    torch.manual_seed(seed)
-    model = HistologyCNN()
+def dihedral_augment(generator: torch.Generator):
+    """``augment(x, y)`` for ``helpers.training.fit``: each tile flipped left-right, flipped up-down and transposed,
+    each with probability 1/2 (the eight symmetries of a square; tissue has no orientation). Labels stay."""
+    def augment(x: torch.Tensor, y: torch.Tensor):
+        for flip in (lambda t: t.flip(3), lambda t: t.flip(2), lambda t: t.transpose(2, 3)):
+            chosen = (torch.rand(len(x), generator=generator) < 0.5).to(x.device)[:, None, None, None]
+            x = torch.where(chosen, flip(x), x)
+        return x, y
 
-    history, from_cache = fit_or_load(
-        "histology-defense-cnn", model, data, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-        seed=seed, device=device, desc="training histology CNN",
-    )
-    return freeze(model.to(device)), history, from_cache
+    return augment
+
+
+def one_cycle(peak: float):
+    """``scheduler(optimizer, total_steps)`` for ``helpers.training.fit``: the one-cycle learning rate up to ``peak``."""
+    return lambda optimizer, total: torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=peak, total_steps=max(total, 1))
+
+
+def train_cnn(data, *, epochs: int, batch_size: int, learning_rate: float, seed: int, device, width: int = 16,
+              augment: bool = True) -> tuple[nn.Module, list[dict], bool]:
+    """Train ``HistologyCNN`` on ``data.x_train`` (or load it from the cache); returns (frozen model, history, from_cache).
+
+    The recipe: Adam with a one-cycle learning rate peaking at ``learning_rate``, and (``augment``) each batch's
+    tiles randomly flipped and turned. The cache key names the data, the recipe and the seed.
+    """
+    torch.manual_seed(seed)
+    model = HistologyCNN(width=width)
+
+    def train(net):
+        history = fit(
+            net, data.x_train, data.y_train, epochs=epochs, batch_size=batch_size, lr=learning_rate,
+            validation=(data.x_test, data.y_test), device=device, seed=seed, desc="training histology CNN",
+            scheduler=one_cycle(learning_rate),
+            augment=dihedral_augment(torch.Generator().manual_seed(seed)) if augment else None,
+        )
+        return {"history": history}
+
+    parts = {"data": data.name, "train_size": len(data.x_train), "test_size": len(data.x_test),
+             "image_shape": list(data.x_train.shape[1:]), "seed": seed, "epochs": epochs, "batch_size": batch_size,
+             "learning_rate": learning_rate, "schedule": "one-cycle", "augment": "dihedral" if augment else "none"}
+    entry = train_or_load("histology-defense-cnn", model, train, parts)
+    return freeze(model.to(device)), entry.meta.get("history", []), entry.from_cache
+
+
+def per_class_accuracy(model: nn.Module, x, y, *, device="cpu") -> dict[str, tuple[int, int]]:
+    """(correct, tiles) of the model's answers per group of ``GROUPS`` on ``x`` with labels ``y``."""
+    predicted = probabilities(model, x, device=device).argmax(1)
+    y = np.asarray(y)
+    return {group: (int((predicted[y == k] == k).sum()), int((y == k).sum())) for k, group in enumerate(GROUPS)}
 
 
 def load_model(path, *, image_size: int, device="cpu") -> nn.Module:
@@ -85,7 +123,8 @@ def load_model(path, *, image_size: int, device="cpu") -> nn.Module:
             ) from state_error
         if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
             raise ModelFileError(f"model_path {str(path)!r} holds a {type(state).__name__}, not a state_dict of tensors")
-        model = HistologyCNN()
+        first = state.get("features.0.weight")
+        model = HistologyCNN(width=int(first.shape[0]) if first is not None and first.ndim == 4 else 16)
         try:
             model.load_state_dict(state)
         except RuntimeError as error:

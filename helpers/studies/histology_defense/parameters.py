@@ -36,9 +36,11 @@ PARAMETERS = {
     "image_size": Param(int, low=16, high=256, help="tiles are resized to this square size"),
     "test_fraction": Param(float, low=0.1, high=0.9, help="share of tiles held out from training the CNN"),
     "model_path": Param(str, optional=True, help="a TorchScript file or a HistologyCNN state_dict; None trains the CNN"),
+    "width": Param(int, low=4, high=256, help="filters of the CNN's first conv layer (then twice and four times as many)"),
+    "augment": Param(bool, help="flip and turn the training tiles at random (tissue has no orientation)"),
     "epochs": Param(int, low=1, high=200),
     "batch_size": Param(int, low=8, high=4096),
-    "learning_rate": Param(float, low=1e-6, high=1.0),
+    "learning_rate": Param(float, low=1e-6, high=1.0, help="peak of the one-cycle learning rate (Adam)"),
     # the adversarial set
     "clean_size": Param(int, low=4, high=1_000_000, optional=True, help="correctly classified held-out tiles used, None for all"),
     "attacks": Param(list, item=str, choices=ATTACK_CHOICES, help="attack mix"),
@@ -77,7 +79,8 @@ PARAMETERS = {
     # the adaptive attack
     "adaptive_eps": Param(float, low=0.0, high=1.0, help="budget of plain and adaptive PGD"),
     "adaptive_steps": Param(int, low=1, high=1000),
-    "adaptive_size": Param(int, low=2, high=1_000_000, optional=True, help="held-out clean tiles attacked, None for all"),
+    "adaptive_size": Param(int, low=2, high=1_000_000, optional=True, help="correct held-out tiles LightGBM never saw that the adaptive attacks run on, None for all"),
+    "agreement_size": Param(int, low=1, high=100_000, help="images on which each readable method is run beside the implementation the study uses"),
     # the end-to-end attacker: a differentiable surrogate of LightGBM
     "surrogate_samples": Param(int, low=100, high=10_000_000, help="random / jittered softmax vectors added to the surrogate's training inputs"),
     "surrogate_hidden": Param(int, low=4, high=4096, help="width of the surrogate's two hidden layers"),

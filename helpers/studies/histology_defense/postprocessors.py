@@ -45,6 +45,20 @@ def make_art_postprocessor(name: str, *, gaussian_noise_scale: float = 0.2, high
     return builders[name]()
 
 
+def reverse_sigmoid(probs: np.ndarray, *, beta: float = 1.0, gamma: float = 0.1) -> np.ndarray:
+    """Reverse sigmoid (Lee et al. 2019): subtract ``beta * (sigmoid(gamma * logit(p)) - 1/2)`` from each probability,
+    clip to [0, 1] and renormalise each row (what ART's ``ReverseSigmoid`` computes for more than two classes).
+
+    Confident answers are pulled towards 1/2 and small ones pushed up: the scores an attacker (or a model thief)
+    reads become less informative, while the ranking of the classes mostly stays.
+    """
+    p = np.clip(probs, 1e-9, 1 - 1e-9)
+    logit = np.log(p / (1 - p))
+    perturbation = beta * (1 / (1 + np.exp(-gamma * logit)) - 0.5)
+    perturbed = np.clip(probs - perturbation, 0.0, 1.0)
+    return perturbed / perturbed.sum(axis=1, keepdims=True)
+
+
 def _row_by_row(postprocessor_class):
     """ART's post-processor applied to one row at a time.
 

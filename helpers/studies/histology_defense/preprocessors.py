@@ -16,6 +16,7 @@ clean and adversarial accuracy.
 """
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -53,7 +54,99 @@ class PreprocessorSpec:
     slow: bool = False  # evaluated on a capped number of images (see ``search``)
 
 
+@functools.cache
+def median_selection_network(n: int) -> tuple[tuple[tuple[int, int], ...], int]:
+    """Compare-exchange pairs ``(i, j)`` (after each, wire i holds the smaller value and wire j the larger) that leave
+    the value of rank ``n // 2`` (0-based) of ``n`` inputs on the returned wire.
+
+    Batcher's odd-even merge sort for the next power of two, with the padding wires (+inf) folded away and every
+    comparator that cannot reach the middle wire dropped (24 comparators for a 3x3 window, 113 for 5x5).
+    """
+    size = 1 << max(n - 1, 0).bit_length()
+    pairs, p = [], 1
+    while p < size:  # Knuth's formulation of Batcher's network
+        k = p
+        while k >= 1:
+            for j in range(k % p, size - k, 2 * k):
+                pairs += [(i + j, i + j + k) for i in range(min(k, size - j - k)) if (i + j) // (2 * p) == (i + j + k) // (2 * p)]
+            k //= 2
+        p *= 2
+    slot, infinite, ops = list(range(size)), set(range(n, size)), []
+    for i, j in pairs:
+        if j in infinite:  # min(a, inf) = a stays on i: nothing moves
+            continue
+        if i in infinite:  # the finite value moves to i, +inf to j: rename the wires instead of comparing
+            slot[i], slot[j] = slot[j], slot[i]
+            infinite.discard(i)
+            infinite.add(j)
+            continue
+        ops.append((slot[i], slot[j]))
+    needed, kept = {slot[n // 2]}, []
+    for i, j in reversed(ops):
+        if i in needed or j in needed:
+            kept.append((i, j))
+            needed |= {i, j}
+    return tuple(kept[::-1]), slot[n // 2]
+
+
+def _symmetric_pad(x, before: int, after: int):
+    """Pad the last two axes by mirroring the border pixels (SciPy's and NumPy's ``symmetric``, ART's ``reflect``)."""
+    import torch
+
+    for dim in (2, 3):
+        parts = [x.narrow(dim, 0, before).flip(dim)] if before else []
+        parts.append(x)
+        if after:
+            parts.append(x.narrow(dim, x.shape[dim] - after, after).flip(dim))
+        x = torch.cat(parts, dim)
+    return x
+
+
+def network_median(x, window: int):
+    """``median_filter(x, window)`` on a torch batch (NCHW) with ``median_selection_network``: the same values, bit for bit."""
+    ops, middle = median_selection_network(window * window)
+    before = window // 2
+    padded = _symmetric_pad(x, before, window - 1 - before)
+    height, width = x.shape[2], x.shape[3]
+    wires = [padded[:, :, r:r + height, c:c + width].contiguous() for r in range(window) for c in range(window)]
+    for i, j in ops:
+        wires[i], wires[j] = wires[i].minimum(wires[j]), wires[i].maximum(wires[j])
+    return wires[middle]
+
+
+def _fast_spatial_smoothing():
+    from art.defences.preprocessor import SpatialSmoothing
+
+    class NetworkSpatialSmoothing(SpatialSmoothing):
+        """ART's ``SpatialSmoothing`` (same parameters, same identity gradient) computing the same medians with
+        ``network_median`` on small torch chunks: 5 to 8 times SciPy's speed here, identical output (tested at every
+        window the grids use). Inputs it does not cover (not NCHW float32, a window wider than the image) go to ART."""
+
+        chunk = 8  # images per torch call: the wires of a chunk stay in the CPU's cache
+
+        def __call__(self, x, y=None):
+            import torch
+
+            x = np.asarray(x)
+            if x.ndim != 4 or not self.channels_first or x.dtype != np.float32 or self.window_size > min(x.shape[2:]):
+                return super().__call__(x, y)
+            out = np.empty_like(x)
+            with torch.no_grad():
+                for start in range(0, len(x), self.chunk):
+                    out[start:start + self.chunk] = network_median(torch.from_numpy(x[start:start + self.chunk]), self.window_size).numpy()
+            if self.clip_values is not None:
+                np.clip(out, self.clip_values[0], self.clip_values[1], out=out)
+            return out, y
+
+    return NetworkSpatialSmoothing
+
+
 def _spatial_smoothing(value, **_):
+    return keep_dtype(_fast_spatial_smoothing())(window_size=int(value), channels_first=True, clip_values=(0.0, 1.0))
+
+
+def art_spatial_smoothing(value):
+    """ART's own ``SpatialSmoothing`` (SciPy's median filter), for the comparison with the faster one the study runs."""
     from art.defences.preprocessor import SpatialSmoothing
 
     return keep_dtype(SpatialSmoothing)(window_size=int(value), channels_first=True, clip_values=(0.0, 1.0))
@@ -73,6 +166,21 @@ def _feature_squeezing(value, **_):
 
 def _total_variation(value, tvm_prob: float = 0.3, tvm_max_iter: int = 10, **_):
     return keep_dtype(_channels_first_tvm())(lamb=float(value), prob=tvm_prob, max_iter=tvm_max_iter, clip_values=(0.0, 1.0))
+
+
+def median_filter(x: np.ndarray, window: int) -> np.ndarray:
+    """Spatial smoothing: every pixel of every channel replaced by the median of the ``window`` x ``window`` square
+    around it, the image's border mirrored (NCHW batches; what ART's ``SpatialSmoothing`` computes with SciPy).
+
+    For an even window the square reaches one pixel further up and left than down and right, and of its two
+    middle values the larger is taken, as SciPy's ``median_filter`` does.
+    """
+    before, after = window // 2, window - 1 - window // 2
+    padded = np.pad(x, ((0, 0), (0, 0), (before, after), (before, after)), mode="symmetric")
+    squares = np.lib.stride_tricks.sliding_window_view(padded, (window, window), axis=(2, 3))  # N, C, H, W, window, window
+    values = squares.reshape(*x.shape, window * window)
+    middle = window * window // 2
+    return np.partition(values, middle, axis=-1)[..., middle]
 
 
 PREPROCESSORS: dict[str, PreprocessorSpec] = {
@@ -186,7 +294,8 @@ def evaluate(model, preprocessor, data: DefenseSet, *, device="cpu", desc: str |
     started = time.perf_counter()
     probs = preprocessed_probabilities(model, preprocessor, data.x, device=device, desc=desc)
     seconds = time.perf_counter() - started
-    return {**score(probs, data), "ms_per_image": 1000 * seconds / max(len(data), 1), "images": len(data), "probs": probs}
+    return {**score(probs, data), "ms_per_image": 1000 * seconds / max(len(data), 1), "images": len(data),
+            "clean_images": int((~data.is_adversarial).sum()), "adversarial_images": int(data.is_adversarial.sum()), "probs": probs}
 
 
 def sample(data: DefenseSet, size: int | None, *, seed: int) -> DefenseSet:
