@@ -179,5 +179,8 @@ def test_shared_folder_of_another_scheme_is_not_taken_for_the_source(tmp_path, m
         _tile(tmp_path / "histology" / name / "x.png", "RGB", 32, 10)
     with pytest.raises(DataMissingError):
         load_histology("kather2016", download=False)  # a 2019-named sample is no Kather 2016 data
-    tiles = load_histology("kather2019", download=False, test_fraction=0.5)
-    assert str(tmp_path / "histology") in tiles.name and len(tiles.x_train) + len(tiles.x_test) == 2
+    # Read as the 2019 set it names, the copy lacks seven of its nine class folders: refused, naming them.
+    from helpers.data.photos import ClassFolderError
+
+    with pytest.raises(ClassFolderError, match="missing ADI, BACK, DEB"):
+        load_histology("kather2019", download=False, test_fraction=0.5)
