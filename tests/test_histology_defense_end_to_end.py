@@ -215,3 +215,16 @@ def test_surrogate_attack_is_pgd_through_preprocessor_cnn_and_surrogate(setting)
     out = study.METHODS["surrogate_attack"](s["model"], surrogate.net, preprocess, x, y, eps=EPS, steps=8, generator=generator)
     assert out.shape == x.shape and float((out - x).abs().max()) <= EPS + 1e-6
     assert _pipeline_accuracy(s, out.numpy()) <= _pipeline_accuracy(s, s["x"]) - 0.2
+
+
+def test_hop_skip_jump_stops_a_tile_whose_step_search_never_ends(setting, monkeypatch):
+    """ART's step-size loop never ends on a NaN update direction; the tile is halted at the query cap instead."""
+    from art.attacks.evasion import HopSkipJump
+
+    s = setting
+    predict = pipeline_predict(s["model"], s["smoothing"], s["lightgbm"])
+    monkeypatch.setattr(HopSkipJump, "_compute_update", lambda self, current_sample, **_: np.full_like(current_sample, np.nan))
+    result = hop_skip_jump(predict, s["x"][:2], s["y"][:2], eps=0.5, image_size=SIZE, max_iter=3, max_eval=20, init_eval=5,
+                           init_size=5, seed=0, pool=s["x"])
+    assert result.settings["stopped_tiles"] == 2 and result.accuracy == 1.0
+    assert np.all(result.tile_queries <= result.settings["query_cap_per_tile"] + 1)

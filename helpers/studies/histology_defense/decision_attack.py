@@ -23,16 +23,35 @@ import numpy as np
 from helpers.progress import progress_bar
 
 
+class StopTile(Exception):
+    """HopSkipJump asked about a NaN image or spent more than its cap of queries on one tile (see ``CountingPredict``)."""
+
+
 class CountingPredict:
-    """The pipeline's predict function, counting the images it was asked about (the attack's queries)."""
+    """The pipeline's predict function, counting the images it was asked about (the attack's queries).
+
+    With ``limit`` set, a tile that costs more queries than that (counted from ``start``), or a NaN image, raises
+    ``StopTile``: ART 1.20.1's HopSkipJump halves its step size until the step lands on a misclassified image,
+    and when its update direction is NaN (a gradient estimate of zero length) that loop never ends.
+    """
 
     def __init__(self, predict: Callable[[np.ndarray], np.ndarray]):
         self.predict = predict
         self.queries = 0
+        self.start = 0
+        self.limit: int | None = None
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float32)
         self.queries += len(x)
-        return self.predict(np.asarray(x, dtype=np.float32))
+        if self.limit is not None and (self.queries - self.start > self.limit or np.isnan(x).any()):
+            raise StopTile(f"stopped after {self.queries - self.start} queries")
+        return self.predict(x)
+
+
+def query_cap(max_iter: int, max_eval: int, init_size: int) -> int:
+    """A generous cap on one tile's queries: every iteration at ``max_eval`` plus room for the boundary and step searches."""
+    return max_iter * (max_eval + 300) + init_size + 300
 
 
 def pipeline_predict(model, preprocessor, postprocessor, *, device="cpu") -> Callable[[np.ndarray], np.ndarray]:
@@ -157,12 +176,16 @@ def hop_skip_jump(predict: Callable[[np.ndarray], np.ndarray], x: np.ndarray, y:
     classifier = blackbox_classifier(counting, image_size=image_size)
     attack = HopSkipJump(classifier, batch_size=batch_size, targeted=False, norm=np.inf, max_iter=max_iter, max_eval=max_eval,
                          init_eval=init_eval, init_size=init_size, verbose=False)
-    tile_queries = np.full(len(x), np.nan)
+    tile_queries, stopped = np.full(len(x), np.nan), np.zeros(len(x), dtype=bool)
     with seeded_numpy(seed), progress_bar(total=len(attacked), desc=f"HopSkipJump ({max_iter} iterations)", unit="img") as bar:
         for i in attacked:
-            before = counting.queries
-            x_adv[i] = attack.generate(x[i:i + 1], y=y[i:i + 1], x_adv_init=starts[i:i + 1].copy())[0]
-            tile_queries[i] = counting.queries - before
+            counting.start, counting.limit = counting.queries, query_cap(max_iter, max_eval, init_size)
+            try:
+                x_adv[i] = attack.generate(x[i:i + 1], y=y[i:i + 1], x_adv_init=starts[i:i + 1].copy())[0]
+            except StopTile:  # ART's step-size loop did not end: the tile keeps its misclassified starting image
+                x_adv[i], stopped[i] = starts[i], True
+            counting.limit = None
+            tile_queries[i] = counting.queries - counting.start
             bar.update(1)
     distances = np.full(len(x), np.inf)
     distances[~clean_correct] = 0.0
@@ -171,5 +194,6 @@ def hop_skip_jump(predict: Callable[[np.ndarray], np.ndarray], x: np.ndarray, y:
         linf = np.abs(x_adv[attacked] - x[attacked]).reshape(len(attacked), -1).max(1)
         distances[attacked] = np.where(fooled, linf, np.inf)
     robust = clean_correct & (distances > eps + 1e-6)
-    settings = {"max_iter": max_iter, "max_eval": max_eval, "init_eval": init_eval, "init_size": init_size, "norm": "inf"}
+    settings = {"max_iter": max_iter, "max_eval": max_eval, "init_eval": init_eval, "init_size": init_size, "norm": "inf",
+                "query_cap_per_tile": query_cap(max_iter, max_eval, init_size), "stopped_tiles": int(stopped.sum())}
     return DecisionResult(len(y), eps, clean_correct, distances, robust, len(attacked), counting.queries, settings, x_adv, tile_queries)

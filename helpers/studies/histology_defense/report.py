@@ -23,7 +23,6 @@ from .jpeg_history import JpegCheck
 from .study import (ATTACKS, AdaptiveResult, AdversarialMix, Agreement, Convergence, DecisionAttack, EndToEndResult,
                     FinalEvaluation, FixedModel, PostResults, PostStudy, SplitRatios, proportion)
 
-pct = format_percent
 
 
 def say(text: str) -> None:
@@ -62,8 +61,8 @@ def show_model(fixed: FixedModel) -> None:
 
 def model_summary(fixed: FixedModel) -> str:
     worst = min(fixed.per_class.items(), key=lambda kv: kv[1][0] / max(kv[1][1], 1))
-    return (f"The CNN ({escape_markdown(fixed.source)}) is right on {pct(fixed.held_out_accuracy)} of the {fixed.held_out_tiles} "
-            f"held-out tiles; its weakest group is {worst[0]} ({pct(worst[1][0] / max(worst[1][1], 1))}). From here on it is frozen. "
+    return (f"The CNN ({escape_markdown(fixed.source)}) is right on {format_percent(fixed.held_out_accuracy)} of the {fixed.held_out_tiles} "
+            f"held-out tiles; its weakest group is {worst[0]} ({format_percent(worst[1][0] / max(worst[1][1], 1))}). From here on it is frozen. "
             f"The {len(fixed.y_correct)} held-out tiles it gets right are the clean tiles of this study; {len(fixed.mix_index)} of them "
             "make the clean + adversarial mix the defenses are tuned on, and the rest wait, unseen, for the honest evaluations.")
 
@@ -84,11 +83,11 @@ def show_attacks(adv: AdversarialMix) -> None:
 def composition_summary(data: DefenseSet, records: list[dict]) -> str:
     comp = data.composition()
     n_adv = len(data) - comp["clean"]
-    parts = ", ".join(f"{r['attack']} fooled the model on {r['kept']} of {r['attacked']} tiles ({pct(r['success'])})" for r in records)
+    parts = ", ".join(f"{r['attack']} fooled the model on {r['kept']} of {r['attacked']} tiles ({format_percent(r['success'])})" for r in records)
     return (
         f"The mix holds {comp['clean']} clean and {n_adv} adversarial images: {parts}. The undefended model is right on "
         f"every clean image and wrong on every adversarial one by construction, so its accuracy on the mix is the clean "
-        f"share, {pct(data.clean_share)} (the study's sample: {pct(STUDY_MODEL_ACCURACY)}), and its harmonic mean is 0."
+        f"share, {format_percent(data.clean_share)} (the study's sample: {format_percent(STUDY_MODEL_ACCURACY)}), and its harmonic mean is 0."
     )
 
 
@@ -140,8 +139,8 @@ def search_summary(searches: dict[str, pre_mod.SearchResult]) -> str:
     for name, result in ranked:
         best = result.best
         sentences.append(
-            f"{pre_mod.describe(name, best['value'])}: clean {pct(best['clean'])}, adversarial {pct(best['adversarial'])}, "
-            f"harmonic mean {pct(best['harmonic'])} at {best['ms_per_image']:.2f} ms per image (scored on {best['images']} images)."
+            f"{pre_mod.describe(name, best['value'])}: clean {format_percent(best['clean'])}, adversarial {format_percent(best['adversarial'])}, "
+            f"harmonic mean {format_percent(best['harmonic'])} at {best['ms_per_image']:.2f} ms per image (scored on {best['images']} images)."
         )
     top = ranked[0]
     sentences.append(f"By the harmonic mean, {pre_mod.PREPROCESSORS[top[0]].title.lower()} is the best pre-processor here")
@@ -161,7 +160,7 @@ def search_summary(searches: dict[str, pre_mod.SearchResult]) -> str:
 
 def show_agreement(agreement: Agreement) -> None:
     """The readable method beside the implementation the study runs: one table row and what it says."""
-    extra = [f"{k}: {pct(v)}" for k, v in agreement.accuracy.items()]
+    extra = [f"{k}: {format_percent(v)}" for k, v in agreement.accuracy.items()]
     show_table([[agreement.readable, agreement.runs, agreement.inputs,
                  f"{agreement.max_difference:.2g}", agreement.same_answers, "; ".join(extra) or "-"]],
                ["readable method", "beside", "on", "largest difference", "same answers", "notes"])
@@ -178,7 +177,7 @@ def agreement_summary(agreement: Agreement) -> str:
                 "float rounding: the same computation.")
     else:
         text = (f"On {agreement.inputs} the readable version and {agreement.runs} differ by up to {agreement.max_difference:.2g} "
-                f"and give the same answer on {pct(agreement.same_answers)} of them: small differences in floating-point "
+                f"and give the same answer on {format_percent(agreement.same_answers)} of them: small differences in floating-point "
                 "arithmetic change a gradient's sign now and then, and an iterative attack follows a slightly different path from there.")
     accuracies = [v for k, v in agreement.accuracy.items() if k.startswith("defense accuracy")]
     if len(accuracies) == 2:
@@ -202,12 +201,12 @@ def show_jpeg_check(check: JpegCheck, searches: Mapping[str, pre_mod.SearchResul
 def jpeg_check_summary(check: JpegCheck, searches: Mapping[str, pre_mod.SearchResult]) -> str:
     """What the per-class clean check says about JPEG's score (the search's numbers beside it)."""
     text = (f"JPEG at quality {check.quality} ({check.source}) takes the CNN's clean accuracy on all held-out tiles from "
-            f"{pct(check.overall_without)} to {pct(check.overall_with)}.")
+            f"{format_percent(check.overall_without)} to {format_percent(check.overall_with)}.")
     search = searches.get("jpeg")
     if search is not None:
         best = search.best
-        text += (f" In the search, its best setting (quality {pre_mod.format_value(best['value'])}) scored clean {pct(best['clean'])}, "
-                 f"adversarial {pct(best['adversarial'])}, harmonic mean {pct(best['harmonic'])} on the mix.")
+        text += (f" In the search, its best setting (quality {pre_mod.format_value(best['value'])}) scored clean {format_percent(best['clean'])}, "
+                 f"adversarial {format_percent(best['adversarial'])}, harmonic mean {format_percent(best['harmonic'])} on the mix.")
     hurt = check.most_hurt
     if hurt is None or np.isnan(check.spread):
         return text + " With fewer than two tissue classes among the held-out tiles there is nothing to compare across classes."
@@ -269,15 +268,15 @@ def post_summary(posts: dict[str, PostStudy]) -> str:
         unchanged = [r["title"] for r in art if abs(r["post"] - r["pre"]) < 1e-9]
         lgbm = rows["lightgbm"]
         sentences.append(
-            f"With {pre_mod.describe(name, study.value)} the held-out accuracy goes from {pct(lgbm['model'])} (model) to "
-            f"{pct(lgbm['pre'])} (pre-processed); LightGBM takes it to {pct(lgbm['post'])} (harmonic mean {pct(lgbm['post_harmonic'])})."
+            f"With {pre_mod.describe(name, study.value)} the held-out accuracy goes from {format_percent(lgbm['model'])} (model) to "
+            f"{format_percent(lgbm['pre'])} (pre-processed); LightGBM takes it to {format_percent(lgbm['post'])} (harmonic mean {format_percent(lgbm['post_harmonic'])})."
         )
         if unchanged:
             sentences.append(
                 f"{', '.join(unchanged)} leave{'s' if len(unchanged) == 1 else ''} the accuracy exactly where it was: they change "
                 "the reported scores, not which class has the highest one, so they can hide a model's confidence but not undo an attack."
             )
-        moved = [f"{r['title']} ({pct(r['pre'])} -> {pct(r['post'])})" for r in art if abs(r["post"] - r["pre"]) >= 1e-9]
+        moved = [f"{r['title']} ({format_percent(r['pre'])} -> {format_percent(r['post'])})" for r in art if abs(r["post"] - r["pre"]) >= 1e-9]
         if moved:
             sentences.append(f"Among ART's post-processors only {', '.join(moved)} change{'s' if len(moved) == 1 else ''} the accuracy, "
                              "through ties or noise in the scores.")
@@ -292,7 +291,7 @@ def show_split_ratios(ratios: SplitRatios, post: PostResults) -> None:
     settings = post.settings
     say(f"The final defense (best LightGBM validation score): {pre_mod.describe(post.final_name, post.final.value)} + LightGBM "
         f"(learning rate {settings['learning_rate']:g}, {settings['num_leaves']} leaves, {settings['n_estimators']} rounds). "
-        f"Across seeds the held-out harmonic mean varies by up to {pct(ratios.spread)} (standard deviation) at one ratio, so differences "
+        f"Across seeds the held-out harmonic mean varies by up to {format_percent(ratios.spread)} (standard deviation) at one ratio, so differences "
         "between ratios smaller than that are noise.")
 
 
@@ -353,7 +352,7 @@ def holdout_summary(rows: list[dict]) -> str:
     for r in rows:
         parts.append(
             f"{r['held_out_attack'].upper() if r['held_out_attack'] != 'deepfool' else 'DeepFool'}: adversarial accuracy "
-            f"{pct(r['seen']['adversarial'])} when LightGBM saw this attack in training, {pct(r['unseen']['adversarial'])} when it did not"
+            f"{format_percent(r['seen']['adversarial'])} when LightGBM saw this attack in training, {format_percent(r['unseen']['adversarial'])} when it did not"
         )
     drops = [r["seen"]["adversarial"] - r["unseen"]["adversarial"] for r in rows]
     worst = rows[int(np.nanargmax(drops))] if np.isfinite(drops).any() else rows[0]
@@ -382,7 +381,7 @@ def adaptive_summary(result: AdaptiveResult) -> str:
     transfer, bpda = result.interval("transfer"), result.interval("bpda")
     text = (
         f"On {result.images} held-out tiles LightGBM never saw, PGD-{result.steps} at eps={result.eps:g} on the bare CNN leaves it "
-        f"{pct(result.accuracy['transfer']['undefended'])} accuracy. The full defense (pre-processor + LightGBM) recovers "
+        f"{format_percent(result.accuracy['transfer']['undefended'])} accuracy. The full defense (pre-processor + LightGBM) recovers "
         f"{interval_text(transfer)} of these transferred examples, and keeps {interval_text(bpda)} of the tiles when PGD goes "
         f"through the pre-processor with BPDA (95% Wilson intervals). "
     )
@@ -396,8 +395,8 @@ def adaptive_summary(result: AdaptiveResult) -> str:
     else:
         text += ("The two are within their intervals of each other: knowing the pre-processor does not help this attacker, "
                  "which says more about the identity approximation for this pre-processor than about the defense.")
-    text += (f" Harmonic means of the defense on these tiles: {pct(result.harmonic('transfer'))} against the transfer attack, "
-             f"{pct(result.harmonic('bpda'))} against BPDA.")
+    text += (f" Harmonic means of the defense on these tiles: {format_percent(result.harmonic('transfer'))} against the transfer attack, "
+             f"{format_percent(result.harmonic('bpda'))} against BPDA.")
     return text
 
 
@@ -424,8 +423,8 @@ END_TO_END_COLUMNS = ["pre-processor", "post-processor", "", "clean", *ATTACKS.v
 def show_end_to_end(result: EndToEndResult) -> None:
     """The surrogates' agreement with LightGBM, the table of every defense under the three attacks, and what survives."""
     show_table([[pre_mod.describe(name, result.row(name, "none")["value"]), s.train_inputs, s.agreement_train,
-                 f"{pct(s.agreement_held_out)} ({s.held_out_inputs})", f"{pct(s.agreement_random)} ({s.random_inputs})",
-                 f"{pct(s.agreement_attack)} ({s.attack_inputs})"] for name, s in result.surrogates.items()],
+                 f"{format_percent(s.agreement_held_out)} ({s.held_out_inputs})", f"{format_percent(s.agreement_random)} ({s.random_inputs})",
+                 f"{format_percent(s.agreement_attack)} ({s.attack_inputs})"] for name, s in result.surrogates.items()],
                ["surrogate of LightGBM behind", "training inputs", "agreement, training inputs", "agreement, held-out tiles (inputs)",
                 "agreement, fresh random softmax vectors", "agreement, at the end-to-end examples"])
     say(surrogate_summary(result))
@@ -436,9 +435,9 @@ def show_end_to_end(result: EndToEndResult) -> None:
 def surrogate_summary(result: EndToEndResult) -> str:
     parts = []
     for name, s in result.surrogates.items():
-        parts.append(f"behind {pre_mod.PREPROCESSORS[name].title.lower()} it picks LightGBM's class on {pct(s.agreement_held_out)} of the "
-                     f"{s.held_out_inputs} held-out softmax vectors, {pct(s.agreement_random)} of fresh random ones and "
-                     f"{pct(s.agreement_attack)} of the end-to-end attack's own examples")
+        parts.append(f"behind {pre_mod.PREPROCESSORS[name].title.lower()} it picks LightGBM's class on {format_percent(s.agreement_held_out)} of the "
+                     f"{s.held_out_inputs} held-out softmax vectors, {format_percent(s.agreement_random)} of fresh random ones and "
+                     f"{format_percent(s.agreement_attack)} of the end-to-end attack's own examples")
     worst = min((s.agreement_attack for s in result.surrogates.values() if not np.isnan(s.agreement_attack)), default=float("nan"))
     rounds = max((s.rounds for s in result.surrogates.values()), default=1)
     text = ("The surrogate (a small network trained on LightGBM's answers" + (f"; the last of {rounds} rounds, each refit where the "
@@ -453,11 +452,11 @@ def end_to_end_summary(result: EndToEndResult) -> str:
     """The final defense under the three attacks, where the end-to-end attacker gains, and what survives (worst case per tile)."""
     final = result.final_row
     intervals = {k: interval_text(result.interval(k)) for k in (*ATTACKS, "worst")} if result.correct.get(result.final_key) else \
-        {k: pct(final[k]) for k in (*ATTACKS, "worst")}
+        {k: format_percent(final[k]) for k in (*ATTACKS, "worst")}
     text = (f"On {result.images} held-out tiles at eps={result.eps:g} (PGD-{result.steps}, every number scored on the real pipeline), "
             f"the final defense ({final['defense']} + LightGBM) keeps {intervals['transfer']} of the tiles against the transfer attack, "
             f"{intervals['bpda']} against BPDA through the pre-processor and {intervals['end_to_end']} against the end-to-end attacker "
-            f"(harmonic means {pct(final['harmonic_transfer'])}, {pct(final['harmonic_bpda'])} and {pct(final['harmonic_end_to_end'])}).")
+            f"(harmonic means {format_percent(final['harmonic_transfer'])}, {format_percent(final['harmonic_bpda'])} and {format_percent(final['harmonic_end_to_end'])}).")
     lightgbm = [r for r in result.rows if r["postprocessor"] == "lightgbm"]
     weaker = [r for r in lightgbm if r["end_to_end"] > min(r["transfer"], r["bpda"]) + 1e-9]
     if weaker:
@@ -474,8 +473,8 @@ def end_to_end_summary(result: EndToEndResult) -> str:
         text += (" ART's argmax-preserving post-processors (high confidence, reverse sigmoid, rounded, class labels) give exactly the "
                  "pre-processor's numbers: they change the scores, never the class.")
     best = max(result.rows, key=lambda r: r["harmonic_worst"])
-    text += (f" What survives: the best worst-case harmonic mean is {pct(best['harmonic_worst'])}, for {best['defense']}"
-             f"{'' if best['postprocessor'] == 'none' else ' + ' + best['post_title']} ({pct(best['clean'])} clean, {pct(best['worst'])} "
+    text += (f" What survives: the best worst-case harmonic mean is {format_percent(best['harmonic_worst'])}, for {best['defense']}"
+             f"{'' if best['postprocessor'] == 'none' else ' + ' + best['post_title']} ({format_percent(best['clean'])} clean, {format_percent(best['worst'])} "
              f"of the tiles withstand all three attacks). Attacks only give upper bounds: a stronger attacker may do better still.")
     return text
 
@@ -556,8 +555,13 @@ def decision_summary(result: DecisionAttack) -> str:
             f"Of {d.images} tiles the pipeline gets {int(d.clean_correct.sum())} right; HopSkipJump started on {d.started} and found a "
             f"misclassified image for {found}, {within} of them within eps={d.eps:g} (median L-inf distance "
             f"{'n/a' if np.isnan(d.median_distance) else f'{d.median_distance:.3g}'}). So {interval_text(result.accuracy)} of the tiles "
-            f"survive it, against {pct(g['end_to_end'])} under the end-to-end gradient attack and {pct(g['worst'])} under the worst of "
+            f"survive it, against {format_percent(g['end_to_end'])} under the end-to-end gradient attack and {format_percent(g['worst'])} under the worst of "
             "the three on the same tiles.")
+    stopped = d.settings.get("stopped_tiles", 0)
+    if stopped:
+        text += (f" On {stopped} tile{'s' if stopped > 1 else ''} ART's HopSkipJump stopped making progress (its step-size search "
+                 f"found no misclassified step) and was halted at {format_number(d.settings.get('query_cap_per_tile'))} queries; "
+                 "such a tile keeps its starting image, so it counts as surviving.")
     if d.started == 0:
         return text + (" HopSkipJump could not start on any tile: neither another clean tile nor any of the random images it tried "
                        "is put in another class by the pipeline, so this run gives no second opinion (more tiles or a larger "
@@ -603,10 +607,10 @@ def findings(adv: AdversarialMix, searches: Mapping[str, pre_mod.SearchResult], 
     defense = end_to_end.final_row["defense"] + " + LightGBM"
     outcomes.append(_finding("falls_to_bpda").judge(
         at_most(bpda, FALLS_BELOW), f"{defense}: {percent(bpda)} of {adaptive.images} tiles survive BPDA-PGD-{adaptive.steps} "
-                                    f"(transfer: {percent(adaptive.interval('transfer'))}); falling means at most {pct(FALLS_BELOW)}"))
+                                    f"(transfer: {percent(adaptive.interval('transfer'))}); falling means at most {format_percent(FALLS_BELOW)}"))
     outcomes.append(_finding("falls_to_end_to_end").judge(
         at_most(e2e, FALLS_BELOW), f"{defense}: {percent(e2e)} of {end_to_end.images} tiles survive the end-to-end attack "
-                                   f"(PGD-{end_to_end.steps}); falling means at most {pct(FALLS_BELOW)}"))
+                                   f"(PGD-{end_to_end.steps}); falling means at most {format_percent(FALLS_BELOW)}"))
     outcomes.append(judge_converged(convergence))
     outcomes.append(judge_hopskipjump(decision))
     return outcomes
@@ -633,8 +637,8 @@ def judge_smoothing_best(searches: Mapping[str, pre_mod.SearchResult], mix: Defe
         difference = harmonic_difference(_mix_correct(smoothing_best["probs"], mix), _mix_correct(rival_best["probs"], mix),
                                          mix.is_adversarial, mix.tile)
         status = exceeds(difference, 0.0)
-        evidence = (f"harmonic mean on the whole mix ({len(mix)} images): spatial smoothing {pct(smoothing_best['harmonic'])}, the "
-                    f"best other ({title}) {pct(rival_best['harmonic'])}; difference {format_interval(difference, scale=100, unit=' pts')} "
+        evidence = (f"harmonic mean on the whole mix ({len(mix)} images): spatial smoothing {format_percent(smoothing_best['harmonic'])}, the "
+                    f"best other ({title}) {format_percent(rival_best['harmonic'])}; difference {format_interval(difference, scale=100, unit=' pts')} "
                     "(bootstrap over source tiles)")
     else:
         smoothing, other = search_interval(smoothing_best), search_interval(rival_best)
@@ -659,7 +663,7 @@ def judge_lightgbm_raises(post: PostResults, mix: DefenseSet | None = None) -> O
         difference = harmonic_difference(_mix_correct(post.final.lightgbm(probs), held), _mix_correct(probs, held),
                                          held.is_adversarial, held.tile)
         status = exceeds(difference, LIGHTGBM_GAIN)
-        evidence = (f"{where} ({len(held)} images): harmonic mean {pct(row['post_harmonic'])} with LightGBM, {pct(row['pre_harmonic'])} "
+        evidence = (f"{where} ({len(held)} images): harmonic mean {format_percent(row['post_harmonic'])} with LightGBM, {format_percent(row['pre_harmonic'])} "
                     f"without; difference {format_interval(difference, scale=100, unit=' pts')} (bootstrap over source tiles)")
     else:
         counts = (row["clean_images"], row["adversarial_images"])
@@ -696,7 +700,7 @@ def judge_hopskipjump(decision: DecisionAttack) -> Outcome:
     missed = decision.missed_share
     d = decision.result
     evidence = (f"of {d.images} tiles, broken by HopSkipJump within the budget but by none of the three gradient attacks: "
-                f"{percent(missed)} (at most {pct(MISSED_AT_MOST)}); {percent(decision.accuracy)} survive HopSkipJump itself "
+                f"{percent(missed)} (at most {format_percent(MISSED_AT_MOST)}); {percent(decision.accuracy)} survive HopSkipJump itself "
                 f"(a median of {format_number(d.median_queries)} queries per tile)")
     return _finding("hopskipjump_agrees").judge(at_most(missed, MISSED_AT_MOST), evidence)
 
