@@ -63,7 +63,7 @@ def _latest_failure(folder: Path, run: dict[str, Any]) -> dict[str, str] | None:
 
 _FIELD_TYPES = {"number": (str, int), "title": str, "preset": str, "status": str, "error": str, "finished_at": str,
                 "wall_seconds": (int, float, type(None)), "html": str, "reader_html": str, "parameters": dict,
-                "headline": list, "device": str, "key_figure": (str, type(None)), "findings": (list, type(None))}
+                "headline": (list, dict), "device": str, "key_figure": (str, type(None)), "findings": (list, type(None))}
 
 
 def _malformed(*records: dict[str, Any]) -> str:
