@@ -326,7 +326,8 @@ def test_readable_reverse_sigmoid_equals_arts():
 def test_paired_difference_counts_only_the_tiles_that_changed():
     before = np.array([True] * 80 + [False] * 20)
     same = study.paired_difference(before, before)
-    assert same.estimate == 0 and same.low == same.high == 0
+    assert same.estimate == 0 and same.low < 0 < same.high and same.high - same.low < 0.05  # never of width zero
+    assert study.paired_difference(before[:4], before[:4]).high > 0.4  # four unchanged tiles prove little
     after = before.copy()
     after[:10] = False  # ten tiles broken by the longer attack
     change = study.paired_difference(before, after)
@@ -454,3 +455,18 @@ def test_findings_pair_the_two_defenses_on_the_same_images_when_they_can():
     assert report.judge_smoothing_best(searches).status == NOT_SHOWN  # unpaired: the intervals overlap
     paired = report.judge_smoothing_best(searches, mix)
     assert paired.status == HOLDS and "bootstrap over source tiles" in paired.evidence
+
+
+def test_lightgbm_gain_finding_is_paired_on_the_worst_case():
+    from helpers.findings import DOES_NOT_HOLD, HOLDS, NOT_SHOWN
+
+    def result(alone_right: int, lgbm_right: int, tiles: int = 500):
+        alone = {"worst": np.arange(tiles) < alone_right}
+        lgbm = {"worst": np.arange(tiles) < lgbm_right}
+        row = {"preprocessor": "jpeg", "postprocessor": "lightgbm", "defense": "JPEG compression (quality=10)"}
+        return study.EndToEndResult(np.arange(tiles), 0.03, 20, [row], {("jpeg", "none"): alone, ("jpeg", "lightgbm"): lgbm},
+                                    {}, ("jpeg", "lightgbm"))
+
+    assert report.judge_gain_survives(result(280, 230)).status == HOLDS  # LightGBM loses 50 tiles in the worst case
+    assert report.judge_gain_survives(result(230, 280)).status == DOES_NOT_HOLD
+    assert report.judge_gain_survives(result(230, 232)).status == NOT_SHOWN

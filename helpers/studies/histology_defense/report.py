@@ -43,7 +43,11 @@ def interval_text(value: Interval) -> str:
 
 def show_data(data) -> None:
     """What was loaded, and the tiles per group on each side of the split."""
-    say(escape_markdown(data.describe()))
+    paths = list(data.paths_train) + list(data.paths_test)
+    folder = str(paths[0].parent.parent).replace("`", "'") if paths else "?"
+    tissues = len(set(data.tissue_train) | set(data.tissue_test))
+    say(f"{len(paths)} tiles of {tissues} tissue classes, folded into the four groups, read from `{folder}` at "
+        f"{data.x_train.shape[-1]} x {data.x_train.shape[-2]} px: {len(data.y_train)} train the CNN and {len(data.y_test)} are held out.")
     train, test = data.class_counts("train"), data.class_counts("test")
     show_table([[g, train[g], test[g]] for g in data.classes], ["group", "train tiles", "held-out tiles"])
 
@@ -611,9 +615,26 @@ def findings(adv: AdversarialMix, searches: Mapping[str, pre_mod.SearchResult], 
     outcomes.append(_finding("falls_to_end_to_end").judge(
         at_most(e2e, FALLS_BELOW), f"{defense}: {percent(e2e)} of {end_to_end.images} tiles survive the end-to-end attack "
                                    f"(PGD-{end_to_end.steps}); falling means at most {format_percent(FALLS_BELOW)}"))
+    outcomes.append(judge_gain_survives(end_to_end))
     outcomes.append(judge_converged(convergence))
     outcomes.append(judge_hopskipjump(decision))
     return outcomes
+
+
+def judge_gain_survives(end_to_end: EndToEndResult) -> Outcome:
+    """The final pre-processor with LightGBM against it alone, per tile in the worst case over the three attacks (paired)."""
+    from .study import paired_difference
+
+    name = end_to_end.final_key[0]
+    alone, with_lgbm = end_to_end.correct[(name, "none")]["worst"], end_to_end.correct[end_to_end.final_key]["worst"]
+    change = paired_difference(alone, with_lgbm)
+    evidence = (f"{end_to_end.final_row['defense']}, share of {end_to_end.images} tiles that withstand every attack on it "
+                f"(transfer and BPDA; with LightGBM also end-to-end): {format_percent(float(np.mean(alone)))} alone, "
+                f"{format_percent(float(np.mean(with_lgbm)))} with LightGBM; "
+                f"LightGBM adds {format_interval(change, scale=100, unit=' pts')} (paired)")
+    status = at_most(change, 0.0)
+    measured = "" if status != "does not hold" else "LightGBM keeps more tiles than the pre-processor alone even in the worst case"
+    return _finding("lightgbm_gain_does_not_survive").judge(status, evidence, measured=measured)
 
 
 def _mix_correct(probs: np.ndarray, mix: DefenseSet) -> np.ndarray:

@@ -715,7 +715,8 @@ def harmonic_difference(correct_a: np.ndarray, correct_b: np.ndarray, is_adversa
 
 
 def paired_difference(before: np.ndarray, after: np.ndarray):
-    """mean(after) - mean(before) over the same tiles, with a 95% interval from the tiles whose answer changed."""
+    """mean(after) - mean(before) over the same tiles, with a 95% interval from the tiles whose answer changed (counted as
+    at least one, so that no interval has width zero: four unchanged tiles do not prove that nothing would change)."""
     from helpers.metrics import Interval
 
     before, after = np.asarray(before, dtype=bool), np.asarray(after, dtype=bool)
@@ -724,7 +725,7 @@ def paired_difference(before: np.ndarray, after: np.ndarray):
         return Interval(float("nan"), float("nan"), float("nan"))
     gained, lost = int((~before & after).sum()), int((before & ~after).sum())
     difference = (gained - lost) / n
-    half = 1.96 * np.sqrt(max(gained + lost - (gained - lost) ** 2 / n, 0.0)) / n
+    half = 1.96 * np.sqrt(max(max(gained + lost, 1) - (gained - lost) ** 2 / n, 0.0)) / n
     return Interval(difference, difference - half, difference + half)
 
 
