@@ -48,14 +48,13 @@ def _say(text: str) -> None:
         display(Markdown(text))
 
 
-_pct = format_percent
 
 
 def seeds_text(values: Sequence[float]) -> str:
     """Accuracies over attacker seeds for prose: ``30.2% (seeds 17.8-43.8%)``, or one value alone."""
     if len(values) == 1:
-        return _pct(values[0])
-    return f"{_pct(sum(values) / len(values))} (seeds {100 * min(values):.1f}-{100 * max(values):.1f}%)"
+        return format_percent(values[0])
+    return f"{format_percent(sum(values) / len(values))} (seeds {100 * min(values):.1f}-{100 * max(values):.1f}%)"
 
 
 def seeds_cell(values: Sequence[float] | None) -> str:
@@ -63,7 +62,7 @@ def seeds_cell(values: Sequence[float] | None) -> str:
     if not values:
         return "-"
     if len(values) == 1:
-        return _pct(values[0])
+        return format_percent(values[0])
     return format_interval(Interval(sum(values) / len(values), min(values), max(values)), scale=100, unit="%")
 
 
@@ -170,14 +169,14 @@ def architecture_summary(comparison: ArchitectureComparison, ceilings: list[Ceil
     clean = comparison.runs["study"].final("c1_clean_accuracy")
     seed = comparison.runs[comparison.chosen].seed
     text = (f"At t={t:g}, trained on the same digits with the same attacker seed ({seed}) and recipe, the study's encoder-decoder "
-            f"left C1 at {_pct(study)} and the one with skip connections at {_pct(skip)} (clean {_pct(clean)}): "
+            f"left C1 at {format_percent(study)} and the one with skip connections at {format_percent(skip)} (clean {format_percent(clean)}): "
             + (f"the skip connections take {100 * (study - skip):.1f} more points off C1." if skip < study
                else f"the skip connections did not help this time ({100 * (skip - study):.1f} points worse)."))
     text += " One attacker seed each: the spread over seeds in the ceilings table is the yardstick for this gap."
     if c is not None:
         universal = c.universal.accuracy
         near = abs(study - universal) <= 0.05
-        text += (f" One universal perturbation, the same pattern for every digit, leaves C1 at {_pct(universal)}: the study's "
+        text += (f" One universal perturbation, the same pattern for every digit, leaves C1 at {format_percent(universal)}: the study's "
                  f"architecture does {'about as well as' if near else ('better than' if study < universal else 'worse than')} "
                  f"that input-independent pattern")
         text += (f", and its perturbation varies {comparison.spread['study']:.2f} t across digits against "
@@ -267,8 +266,8 @@ def mode_summary(runs: Mapping[float, SeededRuns]) -> str:
         c1_clean, c2_clean = _mean(seeded.finals("c1_clean_accuracy")), _mean(seeded.finals("c2_clean_accuracy"))
         seeds = len(seeded.runs)
         sentences.append(
-            f"- t={t:g} ({seeds} attacker seed{'s' if seeds > 1 else ''}): C1 {_pct(c1_clean)} clean, {seeds_text(c1)} attacked "
-            f"(untrained A: {_pct(first['c1_attacked_accuracy'])}); C2 {_pct(c2_clean)} clean, {seeds_text(c2)} attacked; "
+            f"- t={t:g} ({seeds} attacker seed{'s' if seeds > 1 else ''}): C1 {format_percent(c1_clean)} clean, {seeds_text(c1)} attacked "
+            f"(untrained A: {format_percent(first['c1_attacked_accuracy'])}); C2 {format_percent(c2_clean)} clean, {seeds_text(c2)} attacked; "
             f"transfer keeps {_transfer_share(c1_clean - _mean(c1), c2_clean - _mean(c2))} of C1's drop."
         )
     return "\n".join(sentences)
@@ -325,8 +324,8 @@ def ceilings_summary(ceilings: list[Ceiling]) -> str:
     """Per row, where the learned attacker falls between its two ceilings, and whether PGD converged."""
     sentences = []
     for c in ceilings:
-        text = (f"- {c.target}, t={c.intensity:g}: clean {_pct(c.clean)}, universal {_pct(c.universal.accuracy)}, "
-                f"PGD {_pct(c.pgd.best)} ({_convergence(c)})")
+        text = (f"- {c.target}, t={c.intensity:g}: clean {format_percent(c.clean)}, universal {format_percent(c.universal.accuracy)}, "
+                f"PGD {format_percent(c.pgd.best)} ({_convergence(c)})")
         values = c.attacker.get(c.target)
         where = position(c)
         if not values:
@@ -373,14 +372,14 @@ def robust_summary(robust: Robust) -> str:
     values = c.attacker.get(c.target)
     a = _mean(values) if values else None
     text = (f"At t={robust.intensity:g} the robust C1 (PGD-{robust.pgd_steps} adversarial training, {robust.epochs} epochs) is "
-            f"{_pct(c.clean)} accurate on clean digits; under its own learned attacker (one attacker seed) {_pct(a)}, under the universal "
-            f"perturbation {_pct(c.universal.accuracy)}, under converged PGD {_pct(c.pgd.best)}")
+            f"{format_percent(c.clean)} accurate on clean digits; under its own learned attacker (one attacker seed) {format_percent(a)}, under the universal "
+            f"perturbation {format_percent(c.universal.accuracy)}, under converged PGD {format_percent(c.pgd.best)}")
     if s is None or not s.attacker.get("c1") or a is None:
         return text + "."
     standard = s.attacker["c1"]
     gain_a, gain_pgd = a - _mean(standard), c.pgd.best - s.pgd.best
     return text + (
-        f". Against the clean-trained C1 at the same t the same attacks leave {seeds_text(standard)} (A) and {_pct(s.pgd.best)} (PGD): "
+        f". Against the clean-trained C1 at the same t the same attacks leave {seeds_text(standard)} (A) and {format_percent(s.pgd.best)} (PGD): "
         f"adversarial training moves C1's accuracy under a learned attacker by {100 * gain_a:+.1f} points and under PGD by "
         f"{100 * gain_pgd:+.1f} points.")
 
@@ -398,7 +397,7 @@ def speed_summary(speed: SpeedComparison | None, runs: Mapping[str, Mapping[floa
         f"Attacking {speed.digits} digits at t={speed.intensity:g}: A's forward pass took {speed.attacker_seconds:.2f} s "
         f"({speed.per(speed.attacker_seconds):.1f} s per {PER:,} digits), PGD-{speed.pgd_steps} took {speed.pgd_seconds:.2f} s "
         f"({speed.per(speed.pgd_seconds):.1f} s per {PER:,}): once trained, A attacks {speed.ratio:.1f} times faster "
-        f"(C1 accuracy {_pct(speed.attacker_accuracy)} under the first seed's A, {_pct(speed.pgd_accuracy)} under PGD).")
+        f"(C1 accuracy {format_percent(speed.attacker_accuracy)} under the first seed's A, {format_percent(speed.pgd_accuracy)} under PGD).")
 
 
 def pooled_rate(runs: Mapping[float, SeededRuns]) -> float | None:
@@ -419,9 +418,9 @@ def ensemble_summary(rows: list[dict], intensity: float, size: int) -> str:
         return ""
     r = unseen[0]
     better = r["ensemble"] < r["single"] - 0.02
-    return (f"At t={intensity:g}, the attacker trained on C1 alone leaves the unseen {r['network']} at {_pct(r['single'])}; "
-            f"trained against the average loss of {size} classifiers it leaves it at {_pct(r['ensemble'])} "
-            f"(clean {_pct(r['clean'])}; one attacker seed each). " + ("Averaging over classifiers improves transfer here." if better else
+    return (f"At t={intensity:g}, the attacker trained on C1 alone leaves the unseen {r['network']} at {format_percent(r['single'])}; "
+            f"trained against the average loss of {size} classifiers it leaves it at {format_percent(r['ensemble'])} "
+            f"(clean {format_percent(r['clean'])}; one attacker seed each). " + ("Averaging over classifiers improves transfer here." if better else
             "Here averaging over classifiers does not improve transfer by more than two points."))
 
 
@@ -440,7 +439,7 @@ def _finding(key: str):
 def _ceilings_evidence(c: Ceiling) -> str:
     return (f"universal perturbation {_interval_text(ceiling_interval(c.universal.accuracy, c.digits), 'one run, 95% Wilson')}, "
             f"converged PGD {_interval_text(ceiling_interval(c.pgd.best, c.digits), 'one run, 95% Wilson')}, "
-            f"clean {_pct(c.clean)}, {c.digits} digits")
+            f"clean {format_percent(c.clean)}, {c.digits} digits")
 
 
 def _attacker_evidence(values: Sequence[float], name: str = "C1 under A") -> str:
@@ -466,7 +465,9 @@ def _fall_at_008(ceilings: Sequence[Ceiling], t: float) -> Outcome:
     values = c.attacker["c1"]
     status = checks.within(seed_interval(values), 0.20, tolerance=0.10)
     evidence = f"t = 0.08: {_attacker_evidence(values)}; {_ceilings_evidence(c)}"
-    measured = f"C1 at {seeds_text(values)} under A" if status == checks.DOES_NOT_HOLD else ""
+    measured = ""
+    if status == checks.DOES_NOT_HOLD:
+        measured = f"C1 at {seeds_text(values)} under A; converged white-box PGD with the same budget leaves {format_percent(c.pgd.best)}"
     return finding.judge(status, evidence, measured=measured)
 
 
@@ -502,9 +503,9 @@ def _little_transfer(ceilings: Sequence[Ceiling], t: float) -> Outcome:
     share = seed_interval(shares)
     status = checks.at_most(share, 0.5)
     evidence = (f"t = {t:g}: C2 loses {_interval_text(share, f'mean, 95% interval over {len(shares)} attacker seeds')} of C1's drop "
-                f"(C1 {_pct(c.clean)} clean, {seeds_text(c.attacker['c1'])} under A; C2 {_pct(c.clean_others['c2'])} clean, "
+                f"(C1 {format_percent(c.clean)} clean, {seeds_text(c.attacker['c1'])} under A; C2 {format_percent(c.clean_others['c2'])} clean, "
                 f"{seeds_text(c.attacker['c2'])} under A)")
-    measured = f"C2 loses {_pct(share.estimate)} of C1's drop" if status == checks.DOES_NOT_HOLD else ""
+    measured = f"C2 loses {format_percent(share.estimate)} of C1's drop" if status == checks.DOES_NOT_HOLD else ""
     return finding.judge(status, evidence, measured=measured)
 
 
@@ -519,9 +520,9 @@ def _between_ceilings(ceilings: Sequence[Ceiling], t: float) -> Outcome:
     evidence = f"t = {t:g}: {_attacker_evidence(c.attacker['c1'])}; {_ceilings_evidence(c)}"
     measured = ""
     if status == checks.DOES_NOT_HOLD:
-        measured = (f"A ({_pct(a.estimate)}) is not stronger than the universal perturbation ({_pct(c.universal.accuracy)})"
+        measured = (f"A ({format_percent(a.estimate)}) is not stronger than the universal perturbation ({format_percent(c.universal.accuracy)})"
                     if checks.exceeds(universal, a) == checks.DOES_NOT_HOLD else
-                    f"A ({_pct(a.estimate)}) is at least as strong as converged PGD ({_pct(c.pgd.best)})")
+                    f"A ({format_percent(a.estimate)}) is at least as strong as converged PGD ({format_percent(c.pgd.best)})")
     return finding.judge(status, evidence, measured=measured)
 
 
