@@ -135,6 +135,15 @@ def all_of(*statuses: str) -> str:
     return NOT_SHOWN
 
 
+def any_of(*statuses: str) -> str:
+    """One part holds -> holds; every part fails -> does not hold; otherwise (or no part at all) not shown."""
+    if any(s == HOLDS for s in statuses):
+        return HOLDS
+    if statuses and all(s == DOES_NOT_HOLD for s in statuses):
+        return DOES_NOT_HOLD
+    return NOT_SHOWN
+
+
 def percent(value: Interval | float | None) -> str:
     """A fraction (or an interval of fractions) as ``30.2% (27.4-33.1)`` for the evidence column."""
     from helpers.formatting import format_interval

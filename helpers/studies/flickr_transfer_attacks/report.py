@@ -6,7 +6,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from helpers.findings import DOES_NOT_HOLD, HOLDS, NOT_SHOWN, Finding, Outcome, all_of, at_least, exceeds, percent
+from helpers.findings import DOES_NOT_HOLD, HOLDS, NOT_SHOWN, Finding, Outcome, all_of, any_of, at_least, exceeds, percent
 from helpers.formatting import format_percent
 from helpers.headline import Metric, metric
 from helpers.metrics import Interval, mean_interval, wilson_interval
@@ -276,15 +276,6 @@ def _ssim(point: Mapping) -> Interval:
     return Interval(point["ssim"], point.get("ssim_low", point["ssim"]), point.get("ssim_high", point["ssim"]))
 
 
-def _any_of(*statuses: str) -> str:
-    """One part holds -> holds; every part fails -> does not hold; otherwise (or no part at all) not shown."""
-    if any(s == HOLDS for s in statuses):
-        return HOLDS
-    if statuses and all(s == DOES_NOT_HOLD for s in statuses):
-        return DOES_NOT_HOLD
-    return NOT_SHOWN
-
-
 def _negated(status: str) -> str:
     """The verdict on "not X" from the verdict on X (not shown stays not shown)."""
     return {HOLDS: DOES_NOT_HOLD, DOES_NOT_HOLD: HOLDS}.get(status, NOT_SHOWN)
@@ -373,7 +364,7 @@ def judge_pca(altered: AlterationSweep, attacked: Attacked, titles: Mapping[str,
         levels = [all_of(at_least(_ssim(p), HIGH_SSIM), exceeds(clean, _accuracy(p["accuracy"], n), by=PCA_COSTS))
                   for p in points]
         text = ", ".join(f"{p['level']} comp. SSIM {p['ssim']:.3f}, {percent(_accuracy(p['accuracy'], n))}" for p in points)
-        parts.append((_any_of(*levels), f"{titles[name]} (clean {percent(clean)}): {text}"))
+        parts.append((any_of(*levels), f"{titles[name]} (clean {percent(clean)}): {text}"))
     return _judge(_FINDINGS["pca_looks_similar_but_fools"], parts,
                   contrary=f"no PCA level both kept SSIM at {HIGH_SSIM:g} or above and cost more than "
                            f"{100 * PCA_COSTS:.0f} points")
@@ -431,7 +422,7 @@ def judge_through_defense(adaptive: Adaptive | None, defense: str, titles: Mappi
             statuses.append(all_of(exceeds(plain, bare, by=HELPS), exceeds(plain, through, by=HELPS)))
             text.append(f"eps={r['epsilon']:g}: plain PGD {percent(bare)} without it, {percent(plain)} with it, "
                         f"PGD through it {percent(through)}")
-        parts.append((_any_of(*statuses), f"{titles[name]}, {ALTERATIONS[defense].label(curve[0]['level'])}: " + "; ".join(text)))
+        parts.append((any_of(*statuses), f"{titles[name]}, {ALTERATIONS[defense].label(curve[0]['level'])}: " + "; ".join(text)))
     if not parts:
         return finding.judge(NOT_SHOWN, "no attack through this defense ran")
     return _judge(finding, parts, contrary="at no budget did the defense help against the plain attack and the attack "
