@@ -24,6 +24,9 @@ STYLE = {
     ),
     "font.size": 10,
     "legend.frameon": False,
+    # Text is drawn as written: class names, titles and other strings from the data or the user may hold "$",
+    # which matplotlib would otherwise read as mathematics (and fail on, or typeset). No figure here uses mathtext.
+    "text.parse_math": False,
 }
 CORRECT, WRONG = "#2ca02c", "#d62728"
 

@@ -65,6 +65,48 @@ def smoke_reports(tmp_path_factory):
     return reports
 
 
+# Class folder names a photo set brought with it (a Flickr search text, a folder someone shared): as text, never markup.
+HOSTILE_CLASSES = ("<img src=x onerror=alert(2)>", "cat $x$ <svg onload=alert(3)> & co")  # folder names: no "/"
+
+
+@pytest.fixture(scope="module")
+def hostile_photo_reports(tmp_path_factory):
+    """The Flickr study's smoke preset on a photo folder whose class folders are named with HTML and TeX: five
+    classes of six photos, two of them renamed (``HOSTILE_CLASSES``)."""
+    _browser_or_skip()
+    source = Path(os.environ.get("ADVLAB_DATA", "data")) / "imagewoof5"
+    if not source.is_dir():
+        pytest.skip(f"no photo set at {source}")
+    photos = tmp_path_factory.mktemp("photos")
+    for index, breed in enumerate(sorted(p.name for p in source.iterdir() if p.is_dir())):
+        folder = photos / (HOSTILE_CLASSES[index] if index < len(HOSTILE_CLASSES) else breed)
+        folder.mkdir()
+        for image in sorted((source / breed).iterdir())[:6]:
+            shutil.copy(image, folder / image.name)
+    reports = tmp_path_factory.mktemp("reports")
+    saved = {k: os.environ.get(k) for k in ("ADVLAB_REPORTS", "MPLBACKEND", "ADVLAB_CACHE")}
+    os.environ["ADVLAB_REPORTS"] = str(reports)
+    os.environ["ADVLAB_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    os.environ.pop("MPLBACKEND", None)
+    try:
+        code = run.main(["flickr_transfer_attacks", "--preset", "smoke", "-p", f"photo_folder={photos}"])
+        assert code == 0
+    finally:
+        for key, value in saved.items():
+            os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
+    return reports
+
+
+@pytest.mark.parametrize("name", ["flickr_transfer_attacks/flickr_transfer_attacks.html",
+                                  "flickr_transfer_attacks/flickr_transfer_attacks.reader.html", "index.html"])
+def test_class_names_from_the_data_render_as_text(hostile_photo_reports, name, tmp_path):
+    seen = _visit(hostile_photo_reports / name, tmp_path / "page.png")
+    assert not seen["console"] and not seen["errors"], f"{name}: console {seen['console']} errors {seen['errors']}"
+    assert seen["payload"] == 0, f"{name} carries live markup from a class folder's name"
+    if name != "index.html":
+        assert all(c in seen["text"] for c in HOSTILE_CLASSES), f"{name} does not show the class names as text"
+
+
 def _visit(page_path: Path, screenshot: Path) -> dict:
     """Open one file in Chromium with the network blocked; what it asked for and what went wrong."""
     seen = {"remote": [], "console": [], "errors": [], "stderr": []}
@@ -93,7 +135,7 @@ def _visit(page_path: Path, screenshot: Path) -> dict:
             seen["stderr"] = page.locator('[data-mime-type="application/vnd.jupyter.stderr"]').all_inner_texts()
             seen["images"] = page.evaluate("Array.from(document.images).map(i => i.naturalWidth > 0)")
             # Markup that came in with a foreign string (the preset's name) and was not escaped.
-            seen["payload"] = page.evaluate("document.querySelectorAll('[onerror], img[src=\"x\"]').length")
+            seen["payload"] = page.evaluate("document.querySelectorAll('[onerror], [onload], img[src=\"x\"]').length")
             seen["text"] = page.locator("body").inner_text()
             # Exercise answers: folded in <details>, so nothing but the summary shows until opened.
             seen["answers"] = page.locator("details").count()

@@ -21,13 +21,13 @@ import nbformat
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-PARAMS = 'preset = "default"\npause = 0.0\nfail = False\n'
+PARAMS = 'preset = "default"\npause = 0.0\nfail = False\nhold = 0.0\n'
 BODY = """\
 import json, time
 from helpers.headline import as_records, metric
 from helpers.paths import report_dir
 
-time.sleep(pause)
+time.sleep(pause + pause * hold)
 if fail:
     raise RuntimeError("the study failed on purpose")
 (report_dir("demo") / "metrics.json").write_text(json.dumps({
@@ -51,7 +51,9 @@ def lab(tmp_path):
     )
     nbformat.write(nb, notebooks / "00_demo.ipynb")
     reports = tmp_path / "reports"
-    env = {**os.environ, "ADVLAB_NOTEBOOKS": str(notebooks), "ADVLAB_REPORTS": str(reports)}
+    scratch = tmp_path / "tmp"  # the runner's temporary files (kernel folder, progress file) go here
+    scratch.mkdir()
+    env = {**os.environ, "ADVLAB_NOTEBOOKS": str(notebooks), "ADVLAB_REPORTS": str(reports), "TMPDIR": str(scratch)}
     env.pop("MPLBACKEND", None)
 
     def start(*args: str) -> subprocess.Popen:
@@ -395,6 +397,36 @@ def test_a_worker_count_below_one_is_refused_before_anything_runs(lab):
     assert not reports.exists() or not list(reports.iterdir())
 
 
+@pytest.mark.parametrize("sig, word, code", [(signal.SIGTERM, "terminated", 143), (signal.SIGINT, "interrupted", 130)])
+def test_an_interrupted_sweep_keeps_what_finished_and_what_was_there(lab, sig, word, code):
+    """A good sweep, then the same sweep again stopped while one run is still in its kernel: the run that
+    finished is published, the unfinished one keeps the first sweep's result, and nothing is left behind."""
+    reports, start, run = lab
+    sweep = ("--sweep", "pause=[0,1]", "--workers", "2")
+    first = run(*sweep, timeout=180)
+    assert first.returncode == 0, first.stderr
+    runs = reports / "demo" / "runs"
+    kept = _snapshot(runs / "pause-1")
+    before = (runs / "pause-0" / "run.json").stat().st_mtime_ns
+
+    child = start(*sweep, "-p", "hold=60")  # pause-1 now sleeps a minute; pause-0 finishes at once
+    deadline = time.time() + 120
+    while (runs / "pause-0" / "run.json").stat().st_mtime_ns == before and time.time() < deadline:
+        time.sleep(0.2)
+    assert (runs / "pause-0" / "run.json").stat().st_mtime_ns != before, "the fast run was never published"
+    child.send_signal(sig)
+    out, err = child.communicate(timeout=60)
+    assert child.returncode == code, err
+    assert word + ": cancelled 1 run(s) not finished" in err and "Traceback" not in err
+    assert _snapshot(runs / "pause-1") == kept  # the unfinished run keeps the earlier sweep's result
+    aggregate = json.loads((reports / "demo" / "aggregate.json").read_text())
+    assert [r["status"] for r in aggregate["runs"]] == ["ok", "ok"] and aggregate["left_out"] == []
+    assert "pause-1" in (reports / "demo" / "aggregate.html").read_text()
+    assert (reports / "index.html").exists()
+    _no_staging(reports)
+    assert not [p for p in (reports / "demo").rglob("*") if ".partial" in p.name or ".old-" in p.name]
+
+
 # Runner edges ----------------------------------------------------------------------------------------
 
 
@@ -438,17 +470,25 @@ def test_the_index_skips_a_malformed_run_json_with_a_notice(tmp_path, capsys):
 
 def test_sigkill_leaves_no_lock_or_staging_behind(lab):
     reports, start, run = lab
+    scratch = reports.parent / "tmp"
     child = start("-p", "pause=30")
     deadline = time.time() + 60
-    while not list(reports.glob("demo.partial-*")) and time.time() < deadline:
+    # The progress file lives in the kernel's private folder, which the watcher removes with the staging folder.
+    while not (list(reports.glob("demo.partial-*")) and list(scratch.glob("advlab-kernel-*/advlab-progress-*"))) \
+            and time.time() < deadline:
         time.sleep(0.1)
-    assert (reports / "demo.lock").exists()
+    assert (reports / "demo.lock").exists() and list(scratch.glob("advlab-kernel-*/advlab-progress-*"))
     child.kill()
     child.communicate(timeout=30)
+
+    def leftovers():
+        return [p for p in reports.iterdir() if ".partial" in p.name or p.name.endswith(".lock")] + list(scratch.glob("advlab-*"))
+
     deadline = time.time() + 15
-    while [p for p in reports.iterdir() if ".partial" in p.name or p.name.endswith(".lock")] and time.time() < deadline:
+    while leftovers() and time.time() < deadline:
         time.sleep(0.2)
     _no_staging(reports)
+    assert not list(scratch.glob("advlab-*"))  # no kernel folder, no progress file
 
 
 # Foreign strings in reports --------------------------------------------------------------------------
@@ -484,3 +524,19 @@ def test_a_cached_rerun_reproduces_the_first_runs_headline(tmp_path):
         headlines.append({m["key"]: m["value"] for m in record["headline"]})
     assert headlines[0].pop("model_from_cache") is False and headlines[1].pop("model_from_cache") is True
     assert headlines[0] == headlines[1]
+
+
+def test_dollar_signs_in_foreign_names_are_drawn_as_text(tmp_path):
+    """A class folder named like TeX must neither fail the figure nor turn into typeset mathematics."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import numpy as np
+
+    from helpers.plots import image_grid
+
+    name = r"$\frac{cat$ costs $5$"  # an even number of dollars: mathematics to matplotlib, and not valid
+    fig = image_grid([[np.zeros((8, 8))]], row_labels=[name], captions=[[name]], title=name)
+    fig.savefig(tmp_path / "grid.png")
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts] + [ax.get_title() for ax in fig.axes]
+    assert name in texts

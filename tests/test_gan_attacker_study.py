@@ -24,6 +24,7 @@ PRESETS = Path(__file__).resolve().parents[1] / "notebooks" / "presets" / "gan_a
 def test_full_preset_is_the_study_scale():
     full = yaml.safe_load((PRESETS / "full.yaml").read_text())
     assert full["classifier_epochs"] == 20 and full["attacker_epochs"] == 20 and full["pretrain_epochs"] == 5
+    assert full["alternating_epochs"] == 20 and full["attacker_objective"] == "cross_entropy"  # the study's loss
     assert tuple(full["intensities"]) == reference.STUDY_INTENSITIES
     assert set(full["modes"]) == {"consecutive", "alternating"}
     assert full["attacker_width"] == 1.0 and full["attacker_architecture"] == "study"  # the study's A at its widths

@@ -36,6 +36,26 @@ def test_attacker_loss_is_minus_the_mean_cross_entropy_of_the_targets():
     assert attacker_loss([first, second], x, y).item() == pytest.approx(-(ce[0] + ce[1]).item() / 2)
 
 
+def test_non_saturating_loss_is_log_of_the_wrong_classes_and_pushes_hardest_where_c1_is_right():
+    logits = torch.tensor([[8.0, 0.0, 0.0], [0.0, 8.0, 0.0]], requires_grad=True)  # digit 0 right, digit 1 fooled
+    y = torch.tensor([0, 0])
+
+    class Fixed(torch.nn.Module):
+        def forward(self, x):
+            return logits
+
+    loss = attacker_loss([Fixed()], torch.zeros(2, 1, 28, 28), y, "non_saturating")
+    p_true = torch.softmax(logits, 1)[:, 0]
+    assert loss.item() == pytest.approx(-torch.log(1 - p_true).mean().item(), rel=1e-5)
+    (grad,) = torch.autograd.grad(loss, logits)
+    (ce_grad,) = torch.autograd.grad(attacker_loss([Fixed()], torch.zeros(2, 1, 28, 28), y, "cross_entropy"), logits)
+    # The study's loss barely moves the confidently right digit; the non-saturating one moves it most.
+    assert abs(ce_grad[0, 0]) < 0.01 * abs(ce_grad[1, 0])
+    assert abs(grad[0, 0]) > 10 * abs(grad[1, 0])
+    with pytest.raises(ValueError, match="objective"):
+        attacker_loss([Fixed()], torch.zeros(2, 1, 28, 28), y, "hinge")
+
+
 def test_alternating_round_updates_a_then_c1_on_attacked_digits_then_c2_on_clean_ones():
     torch.manual_seed(0)
     c1, c2, attacker = Classifier(channels=(4, 8)), Classifier(channels=(4, 8)), Attacker(0.2, width=0.125)

@@ -164,10 +164,7 @@ def readme_extras() -> set[str]:
 
 # Extras that cannot be installed against constraints.txt today, and why; each has a strict xfail below, which
 # turns into a failure once it resolves (then take it out of here).
-KNOWN_CONFLICTS = {
-    "multigpu": "dask-cuda 26.10 (the newest) needs rapids-dask-dependency 26.10, which pins dask and distributed "
-                "2026.7.1; constraints.txt has 2026.8.0",
-}
+KNOWN_CONFLICTS: dict[str, str] = {}  # none today; multigpu resolves since constraints.txt pins dask 2026.7.1 (dask-cuda's)
 
 
 @GPU_PLAN

@@ -125,8 +125,8 @@ def pgd_rows(model, classifier, x, y, *, eps, steps, batch_size, device, rounds:
     """Images per second of PGD-``steps`` through helpers.attacks (ART's estimator interface), through
     ``helpers.gradient_attacks`` on the model directly, through torchattacks and any ``extra`` (label, run) pairs.
 
-    The methods run interleaved for ``rounds`` rounds: one method's run is a few seconds, and on a 2-core machine
-    a single pass in a fixed order moved the ratios by 10% between runs. Each row holds every round's images per
+    The methods run interleaved for ``rounds`` rounds, each round in a rotated order: one method's run is a few
+    seconds, and on a 2-core machine a single pass in a fixed order moved the ratios by 10% between runs. Each row holds every round's images per
     second (``rounds``), their median and spread, the adversarial accuracy, and the median over rounds of the
     ratio to torchattacks in the same round (with its min-max), so a slow round of the machine moves both sides.
     """
@@ -144,8 +144,11 @@ def pgd_rows(model, classifier, x, y, *, eps, steps, batch_size, device, rounds:
     ]
     speeds: dict[str, list[float]] = {label: [] for label, _ in methods}
     accuracy: dict[str, float | None] = {}
-    for _ in range(rounds):
-        for label, run in methods:
+    for round_index in range(rounds):
+        # Each round starts with a different method, so that a method is not always the one that runs
+        # right after the same neighbour (caches, CPU frequency) or first after a pause.
+        shift = round_index % len(methods)
+        for label, run in methods[shift:] + methods[:shift]:
             adversarial, seconds = _timed(run)
             if adversarial is None:
                 accuracy[label] = None
@@ -261,7 +264,7 @@ def main(argv=None) -> int:
     parser.add_argument("--cifar-train-size", type=int, default=2048, help="CIFAR-10 images of each timed training epoch")
     parser.add_argument("--cifar-batch-size", type=int, default=256)
     parser.add_argument("--cifar-steps", type=int, default=10, help="PGD iterations on the MobileNetV3")
-    parser.add_argument("--pgd-rounds", type=int, default=3, help="interleaved rounds of the PGD comparison (median and spread reported)")
+    parser.add_argument("--pgd-rounds", type=int, default=5, help="interleaved rounds of the PGD comparison (median and spread reported)")
     parser.add_argument("--sweep-runs", type=int, default=4, help="quickstart smoke runs in the sweep benchmark (0: skip it)")
     parser.add_argument("--install-comparison", action="store_true",
                         help=f"install {TORCHATTACKS} (without its stale pins) when it is missing, then run")

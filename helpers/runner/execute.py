@@ -148,7 +148,7 @@ def execute_into(
     private = tempfile.mkdtemp(prefix="advlab-kernel-")
     watch(private)
     try:
-        with ProgressRelay(progress_to or sys.stderr) as relay:
+        with ProgressRelay(progress_to or sys.stderr, folder=private) as relay:
             env = {
                 "ADVLAB_REPORT_DIR": str(folder),
                 "ADVLAB_REPORTS": str(reports_root),

@@ -19,8 +19,9 @@ from helpers.progress import STAGE_MARK
 class ProgressRelay:
     """``with ProgressRelay(sys.stderr) as relay:`` ... the kernel writes to ``relay.path``."""
 
-    def __init__(self, target: IO[str], *, interval: float = 0.2, live: bool | None = None):
+    def __init__(self, target: IO[str], *, interval: float = 0.2, live: bool | None = None, folder: str | None = None):
         self.target = target
+        self.folder = folder  # where the file goes: the run's private folder, which a killed runner's watcher removes
         self.interval = interval
         self.live = target.isatty() if live is None else live
         self.path: Path | None = None
@@ -29,7 +30,7 @@ class ProgressRelay:
         self._pending = ""
 
     def __enter__(self) -> "ProgressRelay":
-        fd, name = tempfile.mkstemp(prefix="advlab-progress-", suffix=".log")
+        fd, name = tempfile.mkstemp(prefix="advlab-progress-", suffix=".log", dir=self.folder)
         os.close(fd)
         self.path = Path(name)
         self._thread = threading.Thread(target=self._follow, name="advlab-progress-relay", daemon=True)

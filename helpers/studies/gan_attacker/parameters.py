@@ -7,7 +7,7 @@ from helpers.params import RUN_PARAMETERS, Param, ParameterError
 
 from .networks import ARCHITECTURES, OUTPUT_MODES
 from .study import EXTRAS
-from .training import MODES, SCHEDULES
+from .training import MODES, OBJECTIVES, SCHEDULES
 
 PARAMETERS = {
     **RUN_PARAMETERS,
@@ -17,10 +17,12 @@ PARAMETERS = {
     "batch_size": Param(int, low=8, high=1024),
     "classifier_epochs": Param(int, low=1, high=100, help="clean training of C1 and C2 before the consecutive mode (study: 20)"),
     "pretrain_epochs": Param(int, low=1, high=100, help="clean pre-training of C1 and C2 before the alternating mode (study: 5)"),
-    "attacker_epochs": Param(int, low=1, high=100, help="epochs of attacker (and alternating) training (study: 20)"),
+    "attacker_epochs": Param(int, low=1, high=100, help="epochs of attacker training, consecutive mode (study: 20)"),
+    "alternating_epochs": Param(int, low=1, high=100, help="epochs of alternating training (A, C1 and C2 in turns; study: 20)"),
     "classifier_learning_rate": Param(float, low=1e-6, high=1.0),
     "attacker_learning_rate": Param(float, low=1e-6, high=1.0, help="A's (peak) learning rate"),
     "attacker_schedule": Param(str, choices=SCHEDULES, help="A's learning rate: 'constant' or 'onecycle' (warm-up then anneal)"),
+    "attacker_objective": Param(str, choices=OBJECTIVES, help="A's loss: 'cross_entropy' (the study's, -CE) or 'non_saturating' (-log(1 - p_y), our default)"),
     "attacker_beta1": Param(float, low=0.0, high=0.999, help="Adam's first beta for A (0.5: the usual GAN setting; 0.9: PyTorch's default)"),
     "attacker_width": Param(float, low=0.05, high=4.0, help="A's channels as a share of the study's 64, 128, 256, 512 (1.0: the study's A)"),
     "attacker_seeds": Param(int, low=1, high=20, help="attacker seeds at the comparison intensities (nearest 0.08 and the largest): A is trained once per seed against the same classifiers"),

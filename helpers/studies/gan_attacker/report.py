@@ -576,7 +576,7 @@ def headline(consecutive: Mapping[float, SeededRuns], alternating: Mapping[float
         metric("consecutive_c1_strongest_accuracy", "C1 under its attacker at the largest intensity, consecutive mode (mean over attacker seeds)",
                mean(top), unit="%", reference=at_strongest, t=strongest, epochs=epochs, digits=digits, width=width, **_seed_detail(top)),
         metric("alternating_c1_accuracy", "C1 under its attacker, alternating mode (mean over attacker seeds)", mean(alt),
-               unit="%", reference=at_t, t=t, epochs=epochs, digits=digits, width=width, **_seed_detail(alt)),
+               unit="%", reference=at_t, t=t, epochs=params["alternating_epochs"], digits=digits, width=width, **_seed_detail(alt)),
         metric("universal_c1_accuracy", "C1 under the best universal perturbation (lower ceiling, one run), same budget",
                c.universal.accuracy if c else None, unit="%", reference=REFERENCE, t=t),
         metric("pgd_c1_accuracy", "C1 under converged white-box PGD (upper ceiling, one run), same budget", c.pgd.best if c else None,

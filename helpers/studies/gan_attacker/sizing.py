@@ -34,13 +34,14 @@ def measure(args: argparse.Namespace) -> None:
         for t in args.intensities:
             for seed in args.seeds:
                 recipe = Recipe(epochs=epochs, batch_size=args.batch_size, learning_rate=args.learning_rate, schedule=args.schedule,
-                                beta1=args.beta1, architecture=args.architecture, width=width)
+                                beta1=args.beta1, architecture=args.architecture, width=width, objective=args.objective,
+                                output_mode=args.output_mode)
                 run = train_consecutive(c1, c2, attacker_data, intensity=t, recipe=recipe, seed=seed)
                 weights = sum(p.numel() for p in run.attacker.parameters())
                 print(json.dumps({
                     "width": width, "epochs": epochs, "t": t, "seed": seed, "data_seed": args.data_seed,
                     "architecture": args.architecture, "learning_rate": args.learning_rate, "beta1": args.beta1,
-                    "schedule": args.schedule, "batch_size": args.batch_size, "weights": weights,
+                    "schedule": args.schedule, "objective": args.objective, "output_mode": args.output_mode, "batch_size": args.batch_size, "weights": weights,
                     "c1_clean": round(run.final("c1_clean_accuracy"), 4), "c1_attacked": round(run.final("c1_attacked_accuracy"), 4),
                     "c2_attacked": round(run.final("c2_attacked_accuracy"), 4), "digits": run.digits,
                     "wall_s": round(run.seconds, 1), "cpu_s": round(run.cpu_seconds, 1), "threads": torch.get_num_threads(),
@@ -90,6 +91,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--schedule", default="onecycle")
     parser.add_argument("--beta1", type=float, default=0.9)
     parser.add_argument("--architecture", default="skip")
+    parser.add_argument("--output-mode", default="scaled", help="A's bound: scaled (t * tanh) or clamp")
+    parser.add_argument("--objective", default="cross_entropy", help="A's loss: cross_entropy (the study's) or non_saturating")
     parser.add_argument("--profile", action="store_true", help="time A's training step per width instead")
     args = parser.parse_args(argv)
     if args.profile:

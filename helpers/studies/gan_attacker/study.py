@@ -107,7 +107,8 @@ def attacker_recipe(params: Mapping, **change) -> Recipe:
     """How every attacker of the run is built and trained (``change`` overrides a field, e.g. the architecture)."""
     recipe = Recipe(epochs=params["attacker_epochs"], batch_size=params["batch_size"], learning_rate=params["attacker_learning_rate"],
                     schedule=params["attacker_schedule"], beta1=params["attacker_beta1"], architecture=params["attacker_architecture"],
-                    width=params["attacker_width"], output_mode=params["output_mode"], evaluations_per_epoch=params["evaluations_per_epoch"])
+                    width=params["attacker_width"], output_mode=params["output_mode"], evaluations_per_epoch=params["evaluations_per_epoch"],
+                    objective=params["attacker_objective"])
     return Recipe(**{**recipe.__dict__, **change})
 
 
@@ -133,7 +134,7 @@ def run_mode(mode: str, classifiers: Classifiers, data, params: Mapping, device)
     """Train the attackers of ``mode``, one per intensity and attacker seed; returns intensity -> runs over seeds."""
     runs = {}
     data = attacker_data(data, params)
-    recipe = attacker_recipe(params)
+    recipe = attacker_recipe(params, epochs=params["attacker_epochs" if mode == "consecutive" else "alternating_epochs"])
     for t in mode_intensities(mode, params):
         runs[t] = SeededRuns(mode, t)
         for seed in attacker_seeds(t, params):

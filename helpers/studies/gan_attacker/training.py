@@ -76,22 +76,42 @@ def evaluate_networks(attacker: Attacker, classifiers: Mapping[str, nn.Module], 
     return record
 
 
-def attacker_loss(targets: Sequence[nn.Module], x_attacked: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """What A minimises: minus the mean cross-entropy of the frozen classifiers ``targets`` on A's attacked images.
-
-    Minimising it makes the classifiers' loss on the true labels ``y`` as large as A can; with one target (C1) it is
-    the study's objective, with several it is the ensemble attacker's (the average over classifiers)."""
-    losses = [nn.functional.cross_entropy(classifier(x_attacked), y) for classifier in targets]
-    return -torch.stack(losses).mean()
+OBJECTIVES = ("cross_entropy", "non_saturating")
 
 
-def attacker_step(attacker: Attacker, targets: Sequence[nn.Module], optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor) -> float:
+def attacker_loss(targets: Sequence[nn.Module], x_attacked: torch.Tensor, y: torch.Tensor,
+                  objective: str = "cross_entropy") -> torch.Tensor:
+    """What A minimises, averaged over the frozen classifiers ``targets`` on A's attacked images.
+
+    - ``cross_entropy`` (the study's): minus the cross-entropy, -(-log p_y). Its gradient with respect to the
+      true class's logit is -(1 - p_y), which vanishes on the digits C1 classifies confidently, i.e. on almost
+      all of them before A has learned anything; the digits already fooled keep most of the gradient.
+    - ``non_saturating``: -log(1 - p_y), the log-probability of all wrong classes together (the same turn
+      Goodfellow et al. 2014 take for a GAN's generator). Its gradient is largest where C1 is still right.
+
+    With one target (C1) this is the study's setting, with several the ensemble attacker's.
+    """
+    if objective not in OBJECTIVES:
+        raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
+    losses = []
+    for classifier in targets:
+        logits = classifier(x_attacked)
+        if objective == "cross_entropy":
+            losses.append(-nn.functional.cross_entropy(logits, y))
+        else:  # -log(1 - p_y) = logsumexp(all logits) - logsumexp(the wrong classes' logits)
+            wrong = logits.masked_fill(nn.functional.one_hot(y, logits.shape[1]).bool(), float("-inf"))
+            losses.append((torch.logsumexp(logits, 1) - torch.logsumexp(wrong, 1)).mean())
+    return torch.stack(losses).mean()
+
+
+def attacker_step(attacker: Attacker, targets: Sequence[nn.Module], optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
+                  objective: str = "cross_entropy") -> float:
     """One update of A against the frozen ``targets`` (their weights and batch-norm statistics untouched);
-    returns the targets' mean cross-entropy on the attacked batch (the loss A pushes up)."""
+    returns minus A's loss (for the study's objective: the targets' mean cross-entropy on the attacked batch)."""
     for target in targets:
         frozen(target)
     frozen(attacker, False)
-    loss = attacker_loss(targets, attacker(x), y)
+    loss = attacker_loss(targets, attacker(x), y, objective)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
@@ -198,6 +218,7 @@ class Recipe:
     width: float = 1.0
     output_mode: str = "scaled"
     evaluations_per_epoch: int = 1
+    objective: str = "cross_entropy"
 
     def attacker(self, intensity: float, seed: int, device="cpu") -> Attacker:
         """A fresh A with this recipe's architecture and width, initialised from ``seed``."""
@@ -274,7 +295,7 @@ def train_attacker(targets: Sequence[nn.Module], monitored: Mapping[str, nn.Modu
     attacker = recipe.attacker(intensity, seed, device)
     optimizer, scheduler = recipe.optimizer(attacker, len(x_train))
     run = AttackerRun(mode, intensity, attacker=attacker, classifiers=dict(monitored), seed=seed)
-    train_loop(run, lambda xb, yb: attacker_step(attacker, targets, optimizer, xb, yb), x_train, y_train, x_test, y_test,
+    train_loop(run, lambda xb, yb: attacker_step(attacker, targets, optimizer, xb, yb, recipe.objective), x_train, y_train, x_test, y_test,
                epochs=recipe.epochs, batch_size=recipe.batch_size, seed=seed, evaluations_per_epoch=recipe.evaluations_per_epoch,
                scheduler=scheduler, device=device, desc=desc or f"A, {mode}, t={intensity:g}, seed {seed}")
     frozen(attacker)
@@ -290,7 +311,7 @@ def train_consecutive(c1: nn.Module, c2: nn.Module, data, *, intensity: float, r
 
 
 def alternating_round(attacker: Attacker, c1: nn.Module, c2: nn.Module, optimizers: Sequence[torch.optim.Optimizer],
-                      x: torch.Tensor, y: torch.Tensor) -> float:
+                      x: torch.Tensor, y: torch.Tensor, objective: str = "cross_entropy") -> float:
     """One round of alternating training on the batch (x, y): A, then C1, then C2, one update each.
 
     1. A's turn: C1 frozen, A takes a step to raise C1's cross-entropy on A's attacked images;
@@ -299,7 +320,7 @@ def alternating_round(attacker: Attacker, c1: nn.Module, c2: nn.Module, optimize
     Returns C1's cross-entropy on the attacked batch at A's turn (the loss A pushed up).
     """
     a_optimizer, c1_optimizer, c2_optimizer = optimizers
-    loss = attacker_step(attacker, [c1], a_optimizer, x, y)
+    loss = attacker_step(attacker, [c1], a_optimizer, x, y, objective)
     classifier_step(c1, attacker, c1_optimizer, x, y)
     classifier_step(c2, None, c2_optimizer, x, y)
     return loss
@@ -320,7 +341,7 @@ def train_alternating(c1_pretrained: nn.Module, c2_pretrained: nn.Module, data, 
     optimizers = (optimizer, torch.optim.Adam(c1.parameters(), lr=classifier_learning_rate),
                   torch.optim.Adam(c2.parameters(), lr=classifier_learning_rate))
     run = AttackerRun("alternating", intensity, attacker=attacker, classifiers={"c1": c1, "c2": c2}, seed=seed)
-    train_loop(run, lambda xb, yb: alternating_round(attacker, c1, c2, optimizers, xb, yb), data.x_train, data.y_train,
+    train_loop(run, lambda xb, yb: alternating_round(attacker, c1, c2, optimizers, xb, yb, recipe.objective), data.x_train, data.y_train,
                data.x_test, data.y_test, epochs=recipe.epochs, batch_size=recipe.batch_size, seed=seed,
                evaluations_per_epoch=recipe.evaluations_per_epoch, scheduler=scheduler, device=device,
                desc=f"A and C1, alternating, t={intensity:g}, seed {seed}")
