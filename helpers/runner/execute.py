@@ -22,7 +22,7 @@ from helpers.headline import from_records
 from helpers.progress import PROGRESS_FILE_ENV
 from helpers.runner.catalog import Study
 from helpers.runner.html import READER_SUFFIX, export_reports
-from helpers.runner.lock import watch
+from helpers.runner.lock import watch, watch_process
 from helpers.runner.relay import ProgressRelay
 
 PREFERRED_KERNEL = "advlab"
@@ -60,7 +60,11 @@ def kernel_manager_class(env: Mapping[str, str], private_folder: str):
             log_file = open(os.path.join(private_folder, "kernel.log"), "ab")  # noqa: SIM115 (closed with the process)
             kw.setdefault("stdout", log_file)
             kw.setdefault("stderr", log_file)
-            return await super()._async_launch_kernel(kernel_cmd, **kw)
+            connection = await super()._async_launch_kernel(kernel_cmd, **kw)
+            process = getattr(self.provisioner, "process", None)
+            if process is not None:  # killed with the runner, even by SIGKILL (see lock.watch_process)
+                watch_process(process.pid, marker=self.connection_file)
+            return connection
 
         @property
         def kernel_spec(self):

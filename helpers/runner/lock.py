@@ -99,15 +99,35 @@ class StudyLock:
 # Clean-up after a process that cannot clean up itself (SIGKILL, OOM killer)
 
 _REAPER_CODE = r"""
-import json, os, shutil, sys
+import json, os, shutil, signal, sys, time
 items = []
 for line in sys.stdin:  # end of input: the process that started us has exited, however it ended
     try:
         items.append(json.loads(line))
     except ValueError:
         pass
+killed = False
+for item in items:  # kernels first, so that none writes into a folder after it is removed
+    pid = item.get("kill_pid")
+    if not isinstance(pid, int):
+        continue
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:  # still the kernel we started, not a reused pid
+            if item.get("marker", "").encode() not in handle.read():
+                continue
+        try:
+            os.killpg(pid, signal.SIGKILL)  # the kernel leads its own session
+        except OSError:
+            os.kill(pid, signal.SIGKILL)
+        killed = True
+    except (OSError, TypeError):
+        pass
+if killed:
+    time.sleep(0.5)
 for item in items:
     path = item.get("path", "")
+    if not path:
+        continue
     try:
         if item.get("lock_pid") is not None:
             with open(path, encoding="utf-8") as handle:
@@ -133,16 +153,31 @@ def watch(path: str | os.PathLike, *, lock_pid: int | None = None) -> None:
     happens when this process ends, however it ends. Paths that were cleaned up normally are gone by
     then; a lock is removed only while it still names ``lock_pid``.
     """
+    _send({"path": str(path), "lock_pid": lock_pid})
+
+
+def _send(item: dict) -> None:
     global _reaper
     import subprocess
 
     try:
         if _reaper is None or _reaper.poll() is not None or _reaper_pid != os.getpid():
             _start_reaper(subprocess)
-        _reaper.stdin.write(json.dumps({"path": str(path), "lock_pid": lock_pid}) + "\n")
+        _reaper.stdin.write(json.dumps(item) + "\n")
         _reaper.stdin.flush()
     except (OSError, ValueError):  # no watcher (no processes allowed, say): normal clean-up still runs
         pass
+
+
+def watch_process(pid: int, marker: str) -> None:
+    """Kill ``pid`` (a kernel this process started) when this process exits, however it exits, if its command
+    line still holds ``marker`` (its connection file: a pid reused by another process is left alone).
+
+    A kernel runs in its own session, so a runner killed with SIGKILL would otherwise leave it computing, and
+    writing into the run's private folder after the watcher removed it. Linux only (``/proc``); elsewhere a
+    no-op. A kernel that ended normally is gone by then, and its pid is checked before anything is killed.
+    """
+    _send({"kill_pid": int(pid), "marker": str(marker)})
 
 
 _reaper_pid = None
