@@ -116,7 +116,9 @@ def epoch_cost_ratio(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn
 
     Both run in this process on copies of ``model`` over the same batches, interleaved (natural batch,
     adversarial batch, natural batch, ...) for ``rounds`` rounds after one warm-up batch each, so a load
-    change hits both alike. Returns the ratio of the summed times and the per-batch seconds.
+    change hits both alike. On a CPU the time is the process's CPU time (all its threads), which other
+    processes on the machine do not inflate; on a GPU it is wall time with the device synchronised.
+    Returns the ratio of the summed times and the per-batch seconds.
     """
     device = torch.device(device)
     nets = {name: copy.deepcopy(model).to(device).train() for name in ("natural", "adversarial")}
@@ -126,20 +128,24 @@ def epoch_cost_ratio(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn
     chunks = [(x[i * batch_size:(i + 1) * batch_size].to(device), y[i * batch_size:(i + 1) * batch_size].to(device))
               for i in range(max(1, min(batches, len(x) // batch_size)))]
 
+    clock = time.process_time if device.type == "cpu" else time.perf_counter
+
     def step(name, xb, yb):
         loss, _ = fns[name](nets[name], xb, yb)
         opts[name].zero_grad(set_to_none=True)
         loss.backward()
         opts[name].step()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
 
     for name in seconds:  # warm-up
         step(name, *chunks[0])
     for _ in range(rounds):
         for xb, yb in chunks:
             for name in ("natural", "adversarial"):
-                started = time.perf_counter()
+                started = clock()
                 step(name, xb, yb)
-                seconds[name] += time.perf_counter() - started
+                seconds[name] += clock() - started
     count = rounds * len(chunks)
     return {"ratio": seconds["adversarial"] / seconds["natural"], "natural_batch_seconds": seconds["natural"] / count,
             "adversarial_batch_seconds": seconds["adversarial"] / count, "batches_timed": count}
