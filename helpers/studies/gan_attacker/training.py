@@ -314,10 +314,10 @@ def alternating_round(attacker: Attacker, c1: nn.Module, c2: nn.Module, optimize
                       x: torch.Tensor, y: torch.Tensor, objective: str = "cross_entropy") -> float:
     """One round of alternating training on the batch (x, y): A, then C1, then C2, one update each.
 
-    1. A's turn: C1 frozen, A takes a step to raise C1's cross-entropy on A's attacked images;
+    1. A's turn: C1 frozen, A takes a step on ``objective`` (C1 wrong on A's attacked images);
     2. C1's turn: A frozen, C1 takes a step to lower its cross-entropy on A's (new) attacked images;
     3. C2 takes a step on the clean batch (it never sees an attacked image, so it stays a fair transfer target).
-    Returns C1's cross-entropy on the attacked batch at A's turn (the loss A pushed up).
+    Returns minus A's loss at its turn (with the study's objective: C1's cross-entropy on the attacked batch).
     """
     a_optimizer, c1_optimizer, c2_optimizer = optimizers
     loss = attacker_step(attacker, [c1], a_optimizer, x, y, objective)
