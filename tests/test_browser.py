@@ -53,16 +53,21 @@ def smoke_reports(tmp_path_factory):
     copy_notebooks(notebooks)
     presets = notebooks / "presets" / "quickstart"
     (presets / f"{HOSTILE_PRESET}.yaml").write_text((presets / "smoke.yaml").read_text())
+    _run_into(reports, tmp_path_factory.mktemp("cache"), ["quickstart", "--preset", HOSTILE_PRESET], notebooks_dir=notebooks)
+    return reports
+
+
+def _run_into(reports: Path, cache: Path, argv: list[str], **kwargs) -> None:
+    """``advlab run ARGV`` in this process with its own reports root and model cache; the environment restored."""
     saved = {k: os.environ.get(k) for k in ("ADVLAB_REPORTS", "MPLBACKEND", "ADVLAB_CACHE")}
     os.environ["ADVLAB_REPORTS"] = str(reports)
-    os.environ["ADVLAB_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    os.environ["ADVLAB_CACHE"] = str(cache)
     os.environ.pop("MPLBACKEND", None)
     try:
-        assert run.main(["quickstart", "--preset", HOSTILE_PRESET], notebooks_dir=notebooks) == 0
+        assert run.main(argv, **kwargs) == 0
     finally:
         for key, value in saved.items():
             os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
-    return reports
 
 
 # Class folder names a photo set brought with it (a Flickr search text, a folder someone shared): as text, never markup.
@@ -84,16 +89,8 @@ def hostile_photo_reports(tmp_path_factory):
         for image in sorted((source / breed).iterdir())[:6]:
             shutil.copy(image, folder / image.name)
     reports = tmp_path_factory.mktemp("reports")
-    saved = {k: os.environ.get(k) for k in ("ADVLAB_REPORTS", "MPLBACKEND", "ADVLAB_CACHE")}
-    os.environ["ADVLAB_REPORTS"] = str(reports)
-    os.environ["ADVLAB_CACHE"] = str(tmp_path_factory.mktemp("cache"))
-    os.environ.pop("MPLBACKEND", None)
-    try:
-        code = run.main(["flickr_transfer_attacks", "--preset", "smoke", "-p", f"photo_folder={photos}"])
-        assert code == 0
-    finally:
-        for key, value in saved.items():
-            os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
+    _run_into(reports, tmp_path_factory.mktemp("cache"),
+              ["flickr_transfer_attacks", "--preset", "smoke", "-p", f"photo_folder={photos}"])
     return reports
 
 
