@@ -6,7 +6,8 @@ import torch
 
 from conftest import needs_mnist
 from helpers.gradient_attacks import default_step_size, input_gradient, pgd
-from helpers.studies.gan_attacker.ceilings import PGDCeiling, accuracy_of, pgd_ceiling, pgd_images, train_robust_classifier
+from helpers.studies.gan_attacker.ceilings import (CONVERGED_POINTS, PGDCeiling, accuracy_of, moved_points, pgd_ceiling, pgd_images,
+                                                   train_robust_classifier)
 from helpers.studies.gan_attacker.comparison import time_attacks
 from helpers.studies.gan_attacker.networks import Attacker, Classifier
 from helpers.studies.gan_attacker.training import Recipe, attacker_optimizer, evaluation_points, train_attacker
@@ -60,8 +61,8 @@ def test_pgd_respects_the_bound_and_beats_the_universal_perturbation(trained):
     assert torch.allclose(first, x_adv[:50])
     ceiling = pgd_ceiling(c1, x, y, eps=t, steps=10, others={"copy": c1})
     assert isinstance(ceiling, PGDCeiling) and ceiling.steps == 10
-    assert ceiling.best == min(ceiling.accuracy, ceiling.accuracy_doubled)
-    assert ceiling.converged == (abs(ceiling.accuracy - ceiling.accuracy_doubled) < 0.01)
+    assert ceiling.best == min(accuracy for _, accuracy in ceiling.ladder)
+    assert ceiling.converged == (abs(ceiling.ladder[-2][1] - ceiling.ladder[-1][1]) < 0.01)
     universal = fit_universal(c1, data.x_train, data.y_train, x, y, intensity=t, epochs=1)
     assert ceiling.best < universal.accuracy  # per-image optimisation beats one pattern for all digits
 
@@ -121,3 +122,25 @@ def test_time_attacks_measures_both_and_their_ratio():
     assert speed.digits == 20 and speed.attacker_seconds > 0 and speed.pgd_seconds > 0
     assert speed.ratio == pytest.approx(speed.pgd_seconds / speed.attacker_seconds)
     assert speed.per(speed.pgd_seconds, 40) == pytest.approx(2 * speed.pgd_seconds)
+
+
+@needs_mnist
+def test_pgd_ceiling_doubles_its_steps_until_a_doubling_no_longer_moves_it(trained):
+    data, c1 = trained
+    x, y = data.x_test[:100], data.y_test[:100]
+    # Two steps are far from converged at this budget against this C1: the ladder goes to 4S and still moves.
+    short = pgd_ceiling(c1, x, y, eps=0.1, steps=2)
+    assert [steps for steps, _ in short.ladder] == [2, 4, 8]
+    assert moved_points(short.ladder[0][1], short.ladder[1][1]) >= CONVERGED_POINTS
+    assert short.accuracy_at(8) == short.ladder[-1][1] and short.accuracy_at(16) is None
+    assert not short.converged and short.best < short.accuracy
+    # With no budget nothing moves: one doubling, converged, and the ladder stops there.
+    still = pgd_ceiling(c1, x, y, eps=0.0, steps=5)
+    assert [steps for steps, _ in still.ladder] == [5, 10] and still.converged and still.moved_points == 0
+
+
+def test_pgd_ceiling_properties_read_the_ladder():
+    top = PGDCeiling(0.1, [(25, 0.60), (50, 0.55), (100, 0.548)], transfer={}, seconds=1.0, digits=500)
+    assert (top.steps, top.accuracy, top.longest_steps, top.best) == (25, 0.60, 100, 0.548)
+    assert top.moved_points == 0.2 and top.converged
+    assert not PGDCeiling(0.1, [(25, 0.60), (50, 0.55)], transfer={}, seconds=1.0, digits=500).converged

@@ -86,7 +86,7 @@ def _ceiling(target, t, attacker, c2=None, universal=None, pgd=None, digits=500)
     universal = 0.9 - t if universal is None else universal
     pgd = max(0.1 - t / 2, 0.0) if pgd is None else pgd
     u = Universal(t, None, accuracy=universal, train_accuracy=universal, transfer={"c2": 0.95}, digits=digits)
-    top = PGDCeiling(t, 20, accuracy=pgd + 0.005, accuracy_doubled=pgd, transfer={"c2": 0.6}, seconds=1.0, digits=digits)
+    top = PGDCeiling(t, [(25, pgd + 0.005), (50, pgd)], transfer={"c2": 0.6}, seconds=1.0, digits=digits)
     learned = {target: list(attacker)} | ({"c2": list(c2)} if c2 is not None else {})
     return Ceiling(target, t, 0.98, u, top, learned, {"c2": 0.97} if c2 is not None else {})
 
@@ -148,7 +148,8 @@ def test_headline_keys_are_stable_and_the_study_value_is_beside_ours_at_its_inte
     assert second["consecutive_c1_accuracy"].detail["t"] == 0.1 and second["consecutive_c1_accuracy"].study is None
     assert second["consecutive_c1_strongest_accuracy"].detail["t"] == 0.3
     assert second["consecutive_c1_strongest_accuracy"].study is None
-    assert second["pgd_c1_accuracy"].detail == {"eps": 0.1, "steps": 6, "converged": True}
+    # The PGD steps are those of the ceiling's longest run (what converged), not the pgd_steps parameter.
+    assert second["pgd_c1_accuracy"].detail == {"eps": 0.1, "steps": 50, "converged": True}
     # A mode that did not run has no value, and is not reported as reproduced or not.
     assert second["alternating_c1_accuracy"].value is None and second["alternating_c1_accuracy"].reproduced is None
 

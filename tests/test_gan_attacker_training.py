@@ -148,3 +148,13 @@ def test_evaluate_networks_reports_clean_and_attacked_numbers():
     classifier, attacker = _pair()
     record = evaluate_networks(attacker, {"c1": classifier}, torch.rand(20, 1, 28, 28), torch.randint(0, 10, (20,)))
     assert set(record) == {"c1_clean_loss", "c1_clean_accuracy", "c1_attacked_loss", "c1_attacked_accuracy"}
+
+
+def test_evaluate_networks_takes_the_clean_numbers_of_frozen_classifiers_from_an_earlier_record():
+    classifier, attacker = _pair()
+    x, y = torch.rand(20, 1, 28, 28), torch.randint(0, 10, (20,))
+    measured = evaluate_networks(attacker, {"c1": classifier}, x, y)
+    earlier = {"c1_clean_loss": 9.0, "c1_clean_accuracy": 0.123}
+    reused = evaluate_networks(attacker, {"c1": classifier}, x, y, clean=earlier)
+    assert (reused["c1_clean_loss"], reused["c1_clean_accuracy"]) == (9.0, 0.123)
+    assert reused["c1_attacked_accuracy"] == measured["c1_attacked_accuracy"]  # the attacked numbers are still measured

@@ -9,9 +9,10 @@ kilobytes per wheel instead of the gigabytes of the wheels themselves.
 - every ``pip install`` line of the README resolves as written (an ``advlab[...]`` requirement is resolved
   from this checkout, which is what the repository URL it names serves);
 - ``make setup`` (``.venv``: PyPI's torch, CUDA 13) writes no file twice; nor does ``make setup-gpu``'s
-  TensorFlow environment (``.venv-tf``: TensorFlow's CUDA 12 wheels, torch from PyTorch's CPU index, which
-  needs that index: skipped with one line without it), and ``constraints-gpu.txt`` pins what TensorFlow's
-  ``and-cuda`` extra resolves to;
+  TensorFlow environment (``.venv-tf``: torch's CPU build installed without dependencies into a fresh
+  environment, from PyTorch's CPU index or, where that is unreachable, from the folder of CPU wheels
+  ``ADVLAB_TORCH_CPU_WHEELS`` names; then TensorFlow's CUDA 12 wheels resolved on top of it), and
+  ``constraints-gpu.txt`` pins what TensorFlow's ``and-cuda`` extra resolves to;
 - the plan they replace, both frameworks' CUDA wheels in one environment, is detected as overlapping (in
   ``nvidia/cudnn`` and ``nvidia/nccl``), which is why there are two environments.
 
@@ -277,17 +278,53 @@ def test_gpu_constraints_pin_what_tensorflow_resolves_to():
     assert not overlaps(cuda_records(report))
 
 
+def torch_cpu_source() -> tuple[str, ...]:
+    """Where step one of ``make setup-gpu`` takes torch's CPU build from: PyTorch's CPU index as the Makefile says,
+    or, where that index is unreachable, a folder of CPU wheels named by ``ADVLAB_TORCH_CPU_WHEELS`` (the same
+    ``torch==<pin>+cpu`` build, e.g. a local copy); skipped with one line when neither is there."""
+    if reachable(TORCH_CPU_INDEX):
+        return ("--index-url", TORCH_CPU_INDEX)
+    folder = os.environ.get("ADVLAB_TORCH_CPU_WHEELS", "")
+    if folder and list(Path(folder).glob("torch-*+cpu-*.whl")):
+        return ("--no-index", "--find-links", folder)
+    pytest.skip(f"{TORCH_CPU_INDEX} unreachable and ADVLAB_TORCH_CPU_WHEELS names no folder with a torch +cpu wheel: "
+                ".venv-tf not checked")
+
+
+def test_makefile_takes_torch_for_the_tensorflow_environment_from_the_cpu_index_without_dependencies():
+    """The check below mirrors these two lines of ``make setup-gpu``; it is only as good as this match."""
+    makefile = (ROOT / "Makefile").read_text()
+    assert f"TORCH_CPU_INDEX ?= {TORCH_CPU_INDEX}" in makefile
+    step_one, step_two = [line.strip() for line in makefile.splitlines() if line.strip().startswith("$(VENV_TF)/bin/python -m pip install")][-2:]
+    assert "--no-deps --index-url $(TORCH_CPU_INDEX)" in step_one and "torch(vision)?==" in step_one
+    assert step_two.endswith("-c constraints.txt -c constraints-gpu.txt -e '.[gpu]'")
+
+
 @GPU_PLAN
-def test_tensorflow_gpu_environment_writes_no_cuda_file_twice():
-    """What ``make setup-gpu`` installs into .venv-tf, as one resolution."""
+def test_tensorflow_gpu_environment_writes_no_cuda_file_twice(tmp_path):
+    """What ``make setup-gpu`` installs into .venv-tf, in its two steps: torch's CPU build without dependencies into
+    a fresh environment, then the ``gpu`` extra resolved on top of it (dry run)."""
     need(index_url())
-    need(TORCH_CPU_INDEX)
-    torch = [line.replace("==", "==", 1) + "+cpu" for line in (ROOT / "constraints.txt").read_text().splitlines()
-             if re.match(r"^torch(vision)?==", line)]
-    report = dry_run(("--extra-index-url", TORCH_CPU_INDEX, *torch, "-c", "constraints.txt", "-c", "constraints-gpu.txt", ".[gpu]"))
+    source = torch_cpu_source()
+    pins = [line for line in (ROOT / "constraints.txt").read_text().splitlines() if re.match(r"^torch(vision)?==", line)]
+    wanted = [pin + "+cpu" for pin in pins]
+    if source[0] == "--no-index":  # a local folder may hold torch only; then PyPI's torchvision is resolved in step two
+        wanted = [pin for pin in wanted if list(Path(source[-1]).glob(pin.replace("==", "-") + "-*.whl"))]
+    environment = tmp_path / "venv-tf"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", environment], check=True)
+    python = str(environment / "bin" / "python")
+    pip = [sys.executable, "-m", "pip", "--python", python]
+    subprocess.run([*pip, "install", "--quiet", "--no-deps", *source, *wanted], check=True, timeout=900)
+
+    done = subprocess.run([*pip, "install", "--dry-run", "--quiet", "--report", "-",
+                           "-c", "constraints.txt", "-c", "constraints-gpu.txt", ".[gpu]"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, f"the gpu extra does not resolve on top of torch's CPU build:\n{done.stderr[-3000:]}"
+    report = json.loads(done.stdout[done.stdout.index("{"):])
     names = installed(report)
-    assert names["torch"].endswith("+cpu") and "nvidia-cudnn-cu12" in names
-    assert not any(name.endswith("-cu13") for name in names)
+    assert "torch" not in names, f"step two replaces the CPU torch with {names.get('torch')}"
+    assert "nvidia-cudnn-cu12" in names and "tensorflow" in names
+    assert not any(name.endswith("-cu13") or name == "cuda-toolkit" for name in names), sorted(names)
     records = cuda_records(report)
     assert not overlaps(records), sorted(overlaps(records))[:20]
 

@@ -5,9 +5,9 @@ attacks with the same L-infinity budget bracket what it can reach against a give
 
 - **universal perturbation** (``universal.py``; the lower ceiling for an input-dependent attacker): one delta
   for all digits, trained against the classifier on the same training digits as A.
-- **white-box PGD** (the upper ceiling): an optimisation per digit with the classifier's gradient, run until
-  it has converged (doubling the number of steps moves the accuracy by less than a point, which the run
-  measures and reports).
+- **white-box PGD** (the upper ceiling): an optimisation per digit with the classifier's gradient, run with
+  more and more steps until it has converged (doubling the number of steps moves the accuracy by less than a
+  point, which the run measures and reports).
 
 PGD is ``helpers.gradient_attacks.pgd`` (random start, signed gradient steps of 2.5 * eps / steps, projection
 to the budget and to [0, 1]); the same function attacks C1 during adversarial training of the robust C1 and
@@ -29,6 +29,13 @@ from .networks import Classifier, frozen
 
 CONVERGED_POINTS = 1.0
 """PGD counts as converged when doubling its steps moves the attacked accuracy by less than this (points)."""
+MAX_DOUBLINGS = 2
+"""PGD runs with S, 2S and, while the last doubling still moved the accuracy, up to S * 2**MAX_DOUBLINGS steps."""
+
+
+def moved_points(before: float, after: float) -> float:
+    """How far an accuracy moved, in points (rounded past float noise: one digit of 500 is 0.2)."""
+    return round(100 * abs(before - after), 6)
 
 
 def pgd_images(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, steps: int, batch_size: int = 500,
@@ -50,20 +57,36 @@ def pgd_images(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float
 
 @dataclass
 class PGDCeiling:
-    """PGD with ``steps`` and with twice as many steps, and how long the first one took."""
+    """PGD with S steps, then with the steps doubled until doubling no longer moves the accuracy (or
+    ``MAX_DOUBLINGS`` times), and how long the first run took."""
 
     intensity: float
-    steps: int
-    accuracy: float            # with ``steps``
-    accuracy_doubled: float    # with 2 * ``steps``
-    transfer: dict[str, float]  # other classifiers on the 2 * steps examples
-    seconds: float             # wall time of the ``steps`` run
+    ladder: list[tuple[int, float]]  # (steps, accuracy) of each run, S first
+    transfer: dict[str, float]       # other classifiers on the longest run's examples
+    seconds: float                   # wall time of the S-step run
     digits: int
 
     @property
+    def steps(self) -> int:
+        return self.ladder[0][0]
+
+    @property
+    def accuracy(self) -> float:
+        """With S steps."""
+        return self.ladder[0][1]
+
+    @property
+    def longest_steps(self) -> int:
+        return self.ladder[-1][0]
+
+    def accuracy_at(self, steps: int) -> float | None:
+        """The accuracy with ``steps`` steps, None where that run was not needed."""
+        return dict(self.ladder).get(steps)
+
+    @property
     def moved_points(self) -> float:
-        """How far doubling the steps moved the accuracy, in points (rounded past float noise: 1/500 is 0.2)."""
-        return round(100 * abs(self.accuracy - self.accuracy_doubled), 6)
+        """How far the last doubling moved the accuracy, in points."""
+        return moved_points(self.ladder[-2][1], self.ladder[-1][1])
 
     @property
     def converged(self) -> bool:
@@ -71,8 +94,8 @@ class PGDCeiling:
 
     @property
     def best(self) -> float:
-        """The ceiling: the lower of the two accuracies (the stronger attack)."""
-        return min(self.accuracy, self.accuracy_doubled)
+        """The ceiling: the lowest accuracy of the ladder (the strongest attack)."""
+        return min(accuracy for _, accuracy in self.ladder)
 
 
 def accuracy_of(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device="cpu") -> float:
@@ -80,16 +103,22 @@ def accuracy_of(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device="cpu"
 
 
 def pgd_ceiling(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, steps: int, others=None,
-                seed: int = 0, device="cpu") -> PGDCeiling:
-    """PGD-``steps`` and PGD-``2 * steps`` against ``model``; ``others`` (name -> classifier) are shown the
-    examples of the longer run (transfer)."""
+                seed: int = 0, device="cpu", doublings: int = MAX_DOUBLINGS) -> PGDCeiling:
+    """PGD-``steps`` against ``model``, then with twice the steps, and again while the last doubling moved the
+    accuracy by ``CONVERGED_POINTS`` or more, at most ``doublings`` times; ``others`` (name -> classifier) are
+    shown the examples of the longest run (transfer)."""
     started = time.perf_counter()
-    short = pgd_images(model, x, y, eps=eps, steps=steps, seed=seed, device=device)
+    examples = pgd_images(model, x, y, eps=eps, steps=steps, seed=seed, device=device)
     seconds = time.perf_counter() - started
-    long = pgd_images(model, x, y, eps=eps, steps=2 * steps, seed=seed, device=device)
-    transfer = {name: accuracy_of(other, long, y, device) for name, other in (others or {}).items()}
-    return PGDCeiling(eps, steps, accuracy_of(model, short, y, device), accuracy_of(model, long, y, device), transfer,
-                      seconds, len(x))
+    ladder = [(steps, accuracy_of(model, examples, y, device))]
+    for _ in range(max(doublings, 1)):
+        steps *= 2
+        examples = pgd_images(model, x, y, eps=eps, steps=steps, seed=seed, device=device)
+        ladder.append((steps, accuracy_of(model, examples, y, device)))
+        if moved_points(ladder[-2][1], ladder[-1][1]) < CONVERGED_POINTS:
+            break
+    transfer = {name: accuracy_of(other, examples, y, device) for name, other in (others or {}).items()}
+    return PGDCeiling(eps, ladder, transfer, seconds, len(x))
 
 
 def train_robust_classifier(data, *, index: int, intensity: float, epochs: int, pgd_steps: int, batch_size: int,

@@ -18,7 +18,7 @@ from helpers.headline import Metric, metric
 from helpers.metrics import Interval, mean_interval, wilson_interval
 from helpers.tables import show_table
 
-from .ceilings import CONVERGED_POINTS
+from .ceilings import CONVERGED_POINTS, MAX_DOUBLINGS
 from .comparison import PER, SpeedComparison
 from .reference import FINDINGS, NEAR_CHANCE_INTENSITIES, REFERENCE, REFERENCE_INTENSITY, study_c1_percent, study_reference
 from .study import ArchitectureComparison, Ceiling, Ensemble, PerturbationStats, Robust
@@ -27,7 +27,8 @@ from .training import SeededRuns
 SEEDS_NOTE = "mean over attacker seeds (lowest-highest seed)"
 FINAL_COLUMNS = ["t", "mode", "attacker seeds", "C1 clean", "universal (ceiling)", f"C1 under A, {SEEDS_NOTE}",
                  "converged PGD (ceiling)", "C1 under A, study", "C2 clean", f"C2 under A (transfer), {SEEDS_NOTE}", "C2 under A, study"]
-CEILING_COLUMNS = ["target", "t", "clean", "universal", f"learned attacker A, {SEEDS_NOTE}", "PGD-{s}", "PGD-{d}", "PGD converged",
+PGD_LADDER_COLUMNS = [f"PGD-{{{k}}}" for k in range(MAX_DOUBLINGS + 1)]  # PGD-S, PGD-2S, ...: one per doubling
+CEILING_COLUMNS = ["target", "t", "clean", "universal", f"learned attacker A, {SEEDS_NOTE}", *PGD_LADDER_COLUMNS, "PGD converged",
                    "C2: universal", "C2: A", "C2: PGD"]
 CLASSIFIER_COLUMNS = ["classifier", "clean training", "from cache", "clean test accuracy"]
 ARCHITECTURE_COLUMNS = ["A's architecture", "weights", "C1 under A", "C2 under A (transfer)", "spread of A(x) across digits (share of t)",
@@ -126,19 +127,25 @@ def show_modes_compared(consecutive: Mapping[float, SeededRuns], alternating: Ma
 
 
 def show_ceilings(ceilings: list[Ceiling], pgd_steps: int) -> None:
-    """Per target and intensity: universal, the learned attacker and PGD (S and 2S steps) on the same digits."""
+    """Per target and intensity: universal, the learned attacker and PGD (S, 2S and, where 2S still moved it, 4S
+    steps) on the same digits."""
     if not ceilings:
         _say("No attacker was trained in this mode, so there are no ceilings to set it between.")
         return
-    columns = [c.format(s=pgd_steps, d=2 * pgd_steps) for c in CEILING_COLUMNS]
-    show_table([_ceiling_row(c) for c in ceilings], columns)
+    show_table([_ceiling_row(c) for c in ceilings], ceiling_columns(pgd_steps))
     _say(ceilings_summary(ceilings))
+
+
+def ceiling_columns(pgd_steps: int) -> list[str]:
+    """The ceilings table's columns, with the PGD runs' step counts (S, 2S, 4S) in their names."""
+    return [c.format(*(pgd_steps * 2 ** k for k in range(MAX_DOUBLINGS + 1))) for c in CEILING_COLUMNS]
 
 
 def _ceiling_row(c: Ceiling) -> list:
     c2 = "c2" in c.pgd.transfer
     return [c.target.upper() if c.target == "c1" else c.target, f"{c.intensity:g}", c.clean, c.universal.accuracy,
-            seeds_cell(c.attacker.get(c.target)), c.pgd.accuracy, c.pgd.accuracy_doubled, "yes" if c.pgd.converged else "no",
+            seeds_cell(c.attacker.get(c.target)), *("-" if a is None else a for a in (c.pgd.accuracy_at(c.pgd.steps * 2 ** k) for k in range(MAX_DOUBLINGS + 1))),
+            "yes" if c.pgd.converged else "no",
             c.universal.transfer["c2"] if c2 else "-", seeds_cell(c.attacker.get("c2")), c.pgd.transfer["c2"] if c2 else "-"]
 
 
@@ -316,8 +323,9 @@ def position(c: Ceiling) -> float | None:
 def _convergence(c: Ceiling) -> str:
     moved = c.pgd.moved_points
     if c.pgd.converged:
-        return f"converged: doubling the steps moved it {moved:.1f} points (< {CONVERGED_POINTS:g})"
-    return f"not converged: doubling the steps moved it {moved:.1f} points, so the PGD ceiling may be lower still"
+        return f"converged: doubling the steps to {c.pgd.longest_steps} moved it {moved:.1f} points (< {CONVERGED_POINTS:g})"
+    return (f"not converged: doubling the steps to {c.pgd.longest_steps} still moved it {moved:.1f} points, so the PGD ceiling "
+            "may be lower still")
 
 
 def ceilings_summary(ceilings: list[Ceiling]) -> str:
@@ -580,7 +588,8 @@ def headline(consecutive: Mapping[float, SeededRuns], alternating: Mapping[float
         metric("universal_c1_accuracy", "C1 under the best universal perturbation (lower ceiling, one run), same budget",
                c.universal.accuracy if c else None, unit="%", reference=REFERENCE, t=t),
         metric("pgd_c1_accuracy", "C1 under converged white-box PGD (upper ceiling, one run), same budget", c.pgd.best if c else None,
-               unit="%", reference=REFERENCE, eps=t, steps=2 * steps, converged=bool(c and c.pgd.converged)),
+               unit="%", reference=REFERENCE, eps=t, steps=c.pgd.longest_steps if c else 2 * steps,
+               converged=bool(c and c.pgd.converged)),
         metric("ensemble_attacker_unseen_accuracy", "unseen C2 under the attacker trained on several classifiers (one attacker seed)",
                unseen.get("ensemble"), unit="%", reference=REFERENCE, t=params["ensemble_intensity"], epochs=epochs,
                classifiers=params["ensemble_size"]),
@@ -611,7 +620,7 @@ def extra_metrics(consecutive: Mapping[float, SeededRuns], alternating: Mapping[
         "attacker_digits_per_second": _runs_record(every, lambda run: round(run.digits_per_second, 1)),
         "ceilings": [{"target": c.target, "t": c.intensity, "clean": c.clean, "clean_others": c.clean_others,
                       "universal": c.universal.accuracy, "universal_transfer": c.universal.transfer, "attacker": c.attacker,
-                      "pgd_steps": c.pgd.steps, "pgd": c.pgd.accuracy, "pgd_doubled": c.pgd.accuracy_doubled,
+                      "pgd_steps": c.pgd.steps, "pgd": c.pgd.accuracy, "pgd_ladder": c.pgd.ladder,
                       "pgd_converged": c.pgd.converged, "pgd_transfer": c.pgd.transfer} for c in ceilings],
         "speed": None if speed is None else {"t": speed.intensity, "digits": speed.digits, "pgd_steps": speed.pgd_steps,
                                              "attacker_seconds": speed.attacker_seconds, "pgd_seconds": speed.pgd_seconds,

@@ -65,13 +65,20 @@ def attack_images(attacker: Attacker, x: torch.Tensor, *, batch_size: int = 256,
     return torch.cat([attacker(xb.to(device)).cpu() for (xb,) in batches(x, batch_size=batch_size)])
 
 
-def evaluate_networks(attacker: Attacker, classifiers: Mapping[str, nn.Module], x: torch.Tensor, y: torch.Tensor, *, device="cpu") -> dict[str, float]:
-    """Clean and attacked accuracy and loss of each classifier: keys like ``c1_attacked_accuracy``."""
+def evaluate_networks(attacker: Attacker, classifiers: Mapping[str, nn.Module], x: torch.Tensor, y: torch.Tensor, *, device="cpu",
+                      clean: Mapping[str, float] | None = None) -> dict[str, float]:
+    """Clean and attacked accuracy and loss of each classifier: keys like ``c1_attacked_accuracy``.
+
+    ``clean`` (an earlier record of the same classifiers) supplies the clean numbers instead of measuring them again:
+    they cannot change while the classifiers are frozen."""
     x_attacked = attack_images(attacker, x, device=device)
     record = {}
     for name, model in classifiers.items():
         for kind, images in (("clean", x), ("attacked", x_attacked)):
-            loss, accuracy = evaluate(model, images, y, device=device)
+            if kind == "clean" and clean is not None:
+                loss, accuracy = clean[f"{name}_clean_loss"], clean[f"{name}_clean_accuracy"]
+            else:
+                loss, accuracy = evaluate(model, images, y, device=device)
             record[f"{name}_{kind}_loss"], record[f"{name}_{kind}_accuracy"] = loss, accuracy
     return record
 
@@ -253,11 +260,13 @@ def evaluation_points(steps: int, evaluations: int) -> set[int]:
 
 
 def train_loop(run: AttackerRun, step, x_train, y_train, x_test, y_test, *, epochs: int, batch_size: int, seed: int,
-               evaluations_per_epoch: int, scheduler, device, desc: str) -> AttackerRun:
+               evaluations_per_epoch: int, scheduler, device, desc: str, classifiers_learn: bool) -> AttackerRun:
     """The loop both modes share: ``step(xb, yb)`` per batch (returns A's loss), ``evaluations_per_epoch``
-    evaluations per epoch on the test digits (not counted in ``run.train_seconds``)."""
+    evaluations per epoch on the test digits (not counted in ``run.train_seconds``). Where the classifiers do not
+    learn (``classifiers_learn`` False), their clean numbers are measured once, before the first step."""
     monitored = run.classifiers
     run.history.append({"epoch": 0, **evaluate_networks(run.attacker, monitored, x_test, y_test, device=device)})
+    clean = None if classifiers_learn else run.history[0]
     steps = -(-len(x_train) // batch_size)
     points = evaluation_points(steps, evaluations_per_epoch)
     with progress_bar(total=epochs * steps, desc=desc, unit="batch") as progress:
@@ -274,7 +283,7 @@ def train_loop(run: AttackerRun, step, x_train, y_train, x_test, y_test, *, epoc
                 if index in points:
                     run.train_seconds += time.perf_counter() - started
                     record = {"epoch": round(epoch - 1 + index / steps, 4), "attacker_train_loss": total / seen}
-                    record.update(evaluate_networks(run.attacker, monitored, x_test, y_test, device=device))
+                    record.update(evaluate_networks(run.attacker, monitored, x_test, y_test, device=device, clean=clean))
                     run.history.append(record)
                     progress.set_postfix(epoch=record["epoch"], c1_attacked=f"{record['c1_attacked_accuracy']:.3f}", refresh=False)
                     started = time.perf_counter()
@@ -297,7 +306,7 @@ def train_attacker(targets: Sequence[nn.Module], monitored: Mapping[str, nn.Modu
     run = AttackerRun(mode, intensity, attacker=attacker, classifiers=dict(monitored), seed=seed)
     train_loop(run, lambda xb, yb: attacker_step(attacker, targets, optimizer, xb, yb, recipe.objective), x_train, y_train, x_test, y_test,
                epochs=recipe.epochs, batch_size=recipe.batch_size, seed=seed, evaluations_per_epoch=recipe.evaluations_per_epoch,
-               scheduler=scheduler, device=device, desc=desc or f"A, {mode}, t={intensity:g}, seed {seed}")
+               scheduler=scheduler, device=device, desc=desc or f"A, {mode}, t={intensity:g}, seed {seed}", classifiers_learn=False)
     frozen(attacker)
     run.seconds, run.cpu_seconds = time.perf_counter() - started, time.process_time() - cpu
     return run
@@ -344,7 +353,7 @@ def train_alternating(c1_pretrained: nn.Module, c2_pretrained: nn.Module, data, 
     train_loop(run, lambda xb, yb: alternating_round(attacker, c1, c2, optimizers, xb, yb, recipe.objective), data.x_train, data.y_train,
                data.x_test, data.y_test, epochs=recipe.epochs, batch_size=recipe.batch_size, seed=seed,
                evaluations_per_epoch=recipe.evaluations_per_epoch, scheduler=scheduler, device=device,
-               desc=f"A and C1, alternating, t={intensity:g}, seed {seed}")
+               desc=f"A and C1, alternating, t={intensity:g}, seed {seed}", classifiers_learn=True)
     for network in (attacker, c1, c2):
         frozen(network)
     run.seconds, run.cpu_seconds = time.perf_counter() - started, time.process_time() - cpu
