@@ -33,7 +33,7 @@ PARAMETERS = {
     "modes": Param(list, item=str, choices=MODES, help="training modes to run"),
     "alternating_intensities": Param(list, item=float, low=0.001, high=1.0, help="the intensities the alternating mode trains at (a subset of intensities)"),
     "attack_size": Param(int, low=10, high=10_000, help="test digits the ceilings, the learned attackers and the timing share"),
-    "pgd_steps": Param(int, low=1, high=1000, help="white-box PGD steps; the run also runs twice as many to show convergence"),
+    "pgd_steps": Param(int, low=1, high=1000, help="white-box PGD steps; the run also runs twice (and, while that still moves it, four times) as many to show convergence"),
     "universal_epochs": Param(int, low=1, high=100, help="epochs of the universal perturbation over the attacker's training digits"),
     "robust_epochs": Param(int, low=1, high=100, help="epochs of PGD adversarial training of the robust C1 (on train_size digits)"),
     "robust_pgd_steps": Param(int, low=1, high=100, help="PGD steps per batch in adversarial training of the robust C1"),
