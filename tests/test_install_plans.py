@@ -310,6 +310,8 @@ def test_tensorflow_gpu_environment_writes_no_cuda_file_twice(tmp_path):
     wanted = [pin + "+cpu" for pin in pins]
     if source[0] == "--no-index":  # a local folder may hold torch only; then PyPI's torchvision is resolved in step two
         wanted = [pin for pin in wanted if list(Path(source[-1]).glob(pin.replace("==", "-") + "-*.whl"))]
+        if not any(pin.startswith("torch==") for pin in wanted):
+            pytest.skip(f"{source[-1]} holds no torch wheel of {pins}, CPU build: .venv-tf not checked")
     environment = tmp_path / "venv-tf"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", environment], check=True)
     python = str(environment / "bin" / "python")

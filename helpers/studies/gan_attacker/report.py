@@ -143,9 +143,9 @@ def ceiling_columns(pgd_steps: int) -> list[str]:
 
 def _ceiling_row(c: Ceiling) -> list:
     c2 = "c2" in c.pgd.transfer
+    ladder = [c.pgd.accuracy_at(c.pgd.steps * 2 ** k) for k in range(MAX_DOUBLINGS + 1)]  # None: that run was not needed
     return [c.target.upper() if c.target == "c1" else c.target, f"{c.intensity:g}", c.clean, c.universal.accuracy,
-            seeds_cell(c.attacker.get(c.target)), *("-" if a is None else a for a in (c.pgd.accuracy_at(c.pgd.steps * 2 ** k) for k in range(MAX_DOUBLINGS + 1))),
-            "yes" if c.pgd.converged else "no",
+            seeds_cell(c.attacker.get(c.target)), *("-" if a is None else a for a in ladder), "yes" if c.pgd.converged else "no",
             c.universal.transfer["c2"] if c2 else "-", seeds_cell(c.attacker.get("c2")), c.pgd.transfer["c2"] if c2 else "-"]
 
 
