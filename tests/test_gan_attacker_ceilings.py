@@ -6,7 +6,7 @@ import torch
 
 from conftest import needs_mnist
 from helpers.gradient_attacks import default_step_size, input_gradient, pgd
-from helpers.studies.gan_attacker.ceilings import (CONVERGED_POINTS, PGDCeiling, accuracy_of, moved_points, pgd_ceiling, pgd_images,
+from helpers.studies.gan_attacker.ceilings import (CONVERGED_POINTS, PGDCeiling, accuracy_of, pgd_ceiling, points_moved, pgd_images,
                                                    train_robust_classifier)
 from helpers.studies.gan_attacker.comparison import time_attacks
 from helpers.studies.gan_attacker.networks import Attacker, Classifier
@@ -131,7 +131,7 @@ def test_pgd_ceiling_doubles_its_steps_until_a_doubling_no_longer_moves_it(train
     # Two steps are far from converged at this budget against this C1: the ladder goes to 4S and still moves.
     short = pgd_ceiling(c1, x, y, eps=0.1, steps=2)
     assert [steps for steps, _ in short.ladder] == [2, 4, 8]
-    assert moved_points(short.ladder[0][1], short.ladder[1][1]) >= CONVERGED_POINTS
+    assert points_moved(short.ladder[0][1], short.ladder[1][1]) >= CONVERGED_POINTS
     assert short.accuracy_at(8) == short.ladder[-1][1] and short.accuracy_at(16) is None
     assert not short.converged and short.best < short.accuracy
     # With no budget nothing moves: one doubling, converged, and the ladder stops there.

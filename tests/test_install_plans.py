@@ -77,9 +77,11 @@ def need(url: str) -> None:
 
 
 @cache
-def dry_run(args: tuple[str, ...]) -> dict:
-    """pip's installation report for ``pip install ARGS`` in an empty environment (nothing is installed)."""
-    command = [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet",
+def dry_run(args: tuple[str, ...], python: str | None = None) -> dict:
+    """pip's installation report for ``pip install ARGS`` in an empty environment, or on top of what the environment
+    of ``python`` holds (nothing is installed)."""
+    target = ["--python", python] if python else []
+    command = [sys.executable, "-m", "pip", *target, "install", "--dry-run", *([] if python else ["--ignore-installed"]), "--quiet",
                "--disable-pip-version-check", "--report", "-", *args]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, f"pip install {shlex.join(args)} does not resolve:\n{done.stderr[-3000:]}"
@@ -315,14 +317,10 @@ def test_tensorflow_gpu_environment_writes_no_cuda_file_twice(tmp_path):
     environment = tmp_path / "venv-tf"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", environment], check=True)
     python = str(environment / "bin" / "python")
-    pip = [sys.executable, "-m", "pip", "--python", python]
-    subprocess.run([*pip, "install", "--quiet", "--no-deps", *source, *wanted], check=True, timeout=900)
+    subprocess.run([sys.executable, "-m", "pip", "--python", python, "install", "--quiet", "--no-deps", *source, *wanted],
+                   check=True, timeout=900)
 
-    done = subprocess.run([*pip, "install", "--dry-run", "--quiet", "--report", "-",
-                           "-c", "constraints.txt", "-c", "constraints-gpu.txt", ".[gpu]"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, f"the gpu extra does not resolve on top of torch's CPU build:\n{done.stderr[-3000:]}"
-    report = json.loads(done.stdout[done.stdout.index("{"):])
+    report = dry_run(("-c", "constraints.txt", "-c", "constraints-gpu.txt", ".[gpu]"), python=python)
     names = installed(report)
     assert "torch" not in names, f"step two replaces the CPU torch with {names.get('torch')}"
     assert "nvidia-cudnn-cu12" in names and "tensorflow" in names

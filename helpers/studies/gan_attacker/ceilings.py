@@ -33,7 +33,7 @@ MAX_DOUBLINGS = 2
 """PGD runs with S, 2S and, while the last doubling still moved the accuracy, up to S * 2**MAX_DOUBLINGS steps."""
 
 
-def moved_points(before: float, after: float) -> float:
+def points_moved(before: float, after: float) -> float:
     """How far an accuracy moved, in points (rounded past float noise: one digit of 500 is 0.2)."""
     return round(100 * abs(before - after), 6)
 
@@ -86,7 +86,7 @@ class PGDCeiling:
     @property
     def moved_points(self) -> float:
         """How far the last doubling moved the accuracy, in points."""
-        return moved_points(self.ladder[-2][1], self.ladder[-1][1])
+        return points_moved(self.ladder[-2][1], self.ladder[-1][1])
 
     @property
     def converged(self) -> bool:
@@ -115,7 +115,7 @@ def pgd_ceiling(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: floa
         steps *= 2
         examples = pgd_images(model, x, y, eps=eps, steps=steps, seed=seed, device=device)
         ladder.append((steps, accuracy_of(model, examples, y, device)))
-        if moved_points(ladder[-2][1], ladder[-1][1]) < CONVERGED_POINTS:
+        if points_moved(ladder[-2][1], ladder[-1][1]) < CONVERGED_POINTS:
             break
     transfer = {name: accuracy_of(other, examples, y, device) for name, other in (others or {}).items()}
     return PGDCeiling(eps, ladder, transfer, seconds, len(x))
